@@ -1,0 +1,101 @@
+# silocompro-targeting: the two commands are `make demo` and `make test` (README.md).
+# Every target sets up what it needs (virtualenvs, broker, cluster) and is safe to rerun.
+
+SHELL := /bin/bash
+PYTHON ?= python3.11
+KAFKA_BOOTSTRAP ?= 127.0.0.1:9092
+export KAFKA_BOOTSTRAP
+
+VENV := .venv
+PY := $(VENV)/bin/python
+# Keyed on pyproject.toml's content: a changed pin rebuilds the venv, an unchanged one never does.
+STAMP := $(VENV)/.stamp-$(firstword $(shell sha256sum pyproject.toml))
+
+# The experiment token is a secret: from SILOCOMPRO_TOKEN / SILOCOMPRO_TOKEN_FILE, or for
+# local runs a random one generated once into .run/token (never committed, never printed).
+LOCAL_TOKEN := .run/token
+ifeq ($(SILOCOMPRO_TOKEN)$(SILOCOMPRO_TOKEN_FILE),)
+export SILOCOMPRO_TOKEN_FILE := $(CURDIR)/$(LOCAL_TOKEN)
+endif
+
+SESSIONS ?= 3000
+MALFORMED ?= 0.02
+RATE ?= 1000
+JOB_ARGS ?=
+PYTEST_ARGS ?=
+
+include training/training.mk
+
+.PHONY: demo test setup check-python broker-up broker-down cluster-up cluster-down submit run \
+        feed status down clean token model
+
+## demo: the first command — broker, cluster, model, job, a few thousand sessions, results
+demo: setup broker-up cluster-up model token
+	@if $(PY) -m job.local.cluster jobs | grep -q "RUNNING.*silocompro-targeting"; then \
+	  echo "job already running on the local cluster"; else $(MAKE) --no-print-directory submit; fi
+	$(PY) -m job.local.demo --sessions $(SESSIONS) --malformed $(MALFORMED) --rate $(RATE)
+	@echo; echo "The job keeps running: Flink UI http://localhost:$${FLINK_REST_PORT:-8081}," \
+	  "more sessions with 'make feed', everything stopped with 'make down'."
+
+## test: the second command — unit, MiniCluster, end-to-end (real broker) and training tests
+test: setup training-venv
+	$(PY) -m pytest $(PYTEST_ARGS)
+	$(MAKE) --no-print-directory test-training
+
+setup: $(STAMP)
+
+check-python:
+	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found; install Python 3.11 or pass PYTHON=/path/to/python3.11" >&2; exit 1; }
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))' || { echo "error: $(PYTHON) is not Python 3.11 (PyFlink 2.0 + this lock need 3.11)" >&2; exit 1; }
+	@command -v java >/dev/null || [ -n "$$JAVA_HOME" ] || { echo "error: Java not found; install JDK 17 (apt-get install openjdk-17-jre-headless) or set JAVA_HOME" >&2; exit 1; }
+
+$(STAMP): pyproject.toml | check-python
+	rm -rf $(VENV)
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e ".[test]"
+	touch $@
+
+token:
+	@if [ -z "$$SILOCOMPRO_TOKEN" ] && [ ! -s "$$SILOCOMPRO_TOKEN_FILE" ]; then \
+	  mkdir -p .run && (umask 077; $(PY) -c 'import secrets; print(secrets.token_hex(16))' > "$$SILOCOMPRO_TOKEN_FILE") && \
+	  echo "generated a local experiment token in $$SILOCOMPRO_TOKEN_FILE"; fi
+
+## model: reuse pmml/model.pmml when present, else train one on synthetic data
+model:
+	@if [ -f pmml/model.pmml ] && [ -f pmml/model.json ]; then echo "using pmml/model.pmml"; \
+	else $(MAKE) --no-print-directory train; fi
+
+broker-up: setup
+	$(PY) -m job.local.broker up
+
+broker-down: setup
+	$(PY) -m job.local.broker down
+
+cluster-up: setup
+	$(PY) -m job.local.cluster up
+
+cluster-down: setup
+	$(PY) -m job.local.cluster down
+
+## submit: flink run -py job/main.py on the cluster at FLINK_REST_PORT (FROM_SAVEPOINT=path to resume)
+submit: setup token
+	$(PY) -m job.local.cluster submit $(if $(FROM_SAVEPOINT),--from-savepoint $(FROM_SAVEPOINT)) -- $(JOB_ARGS)
+
+## run: the job in a local MiniCluster in the foreground (Ctrl-C stops it)
+run: setup token
+	$(PY) -m job.main $(JOB_ARGS)
+
+feed: setup
+	$(PY) -m job.local.demo --sessions $(SESSIONS) --malformed $(MALFORMED) --rate $(RATE)
+
+status: setup
+	@$(PY) -m job.local.broker status
+	@$(PY) -m job.local.cluster status
+
+down: setup
+	-$(PY) -m job.local.cluster down
+	-$(PY) -m job.local.broker down
+
+clean: down
+	rm -rf .run

@@ -1,0 +1,277 @@
+"""One configuration source: conf/job.yaml, then env overrides, then CLI ``--set`` flags.
+
+Everything is validated here, at start, so a typo fails the submission with a message
+that names the key, instead of a Flink task failing minutes later on a TaskManager.
+"""
+from __future__ import annotations
+
+import copy
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, Mapping, Optional
+
+import yaml
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_CONFIG = REPO_ROOT / "conf" / "job.yaml"
+ENV_PREFIX = "SILOCOMPRO__"
+BOOTSTRAP_ENV = "KAFKA_BOOTSTRAP"
+
+
+class ConfigError(ValueError):
+    """A setting is missing or invalid; the message names the key and what is expected."""
+
+
+@dataclass(frozen=True)
+class Topics:
+    demographic: str
+    historic: str
+    prediction: str
+    dead_letter: str
+
+
+@dataclass(frozen=True)
+class KafkaConfig:
+    bootstrap_servers: str
+    group_id: str
+    topics: Topics
+    security: Mapping[str, str] = field(default_factory=dict)
+    source_properties: Mapping[str, str] = field(default_factory=dict)
+    sink_properties: Mapping[str, str] = field(default_factory=dict)
+
+    def consumer_properties(self) -> dict[str, str]:
+        return {**self.source_properties, **self.security}
+
+    def producer_properties(self) -> dict[str, str]:
+        return {**self.sink_properties, **self.security}
+
+
+@dataclass(frozen=True)
+class JoinConfig:
+    timeout_ms: int
+    state_ttl_ms: int
+    on_timeout: Literal["score", "default"]
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    pmml: Path
+    metadata: Path
+    threshold: Optional[float]
+    safe_default: int
+    engine: Literal["pypmml"]
+
+
+@dataclass(frozen=True)
+class FlinkConfig:
+    job_name: str
+    parallelism: int
+    checkpoint_interval_ms: int
+    python_execution_mode: Literal["thread", "process"]
+
+
+@dataclass(frozen=True)
+class Config:
+    kafka: KafkaConfig
+    join: JoinConfig
+    model: ModelConfig
+    max_message_bytes: int
+    token_env: str
+    token_file_env: str
+    flink: FlinkConfig
+
+
+def load_config(
+    path: Path | str = DEFAULT_CONFIG,
+    overrides: Mapping[str, str] | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> Config:
+    """Read the YAML, apply env then CLI overrides (``section.key=value``), validate."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"config file not found: {path}")
+    with path.open() as fh:
+        raw = yaml.safe_load(fh) or {}
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: top level must be a mapping")
+    environ = os.environ if environ is None else environ
+    merged = copy.deepcopy(raw)
+    for dotted, value in env_overrides(environ).items():
+        _set_dotted(merged, dotted, value)
+    for dotted, value in (overrides or {}).items():
+        _set_dotted(merged, dotted, value)
+    return _build(merged)
+
+
+def env_overrides(environ: Mapping[str, str]) -> dict[str, str]:
+    """``SILOCOMPRO__JOIN__TIMEOUT_MS`` → ``join.timeout_ms``; KAFKA_BOOTSTRAP is a shortcut."""
+    found: dict[str, str] = {}
+    if environ.get(BOOTSTRAP_ENV):
+        found["kafka.bootstrap_servers"] = environ[BOOTSTRAP_ENV]
+    for name, value in environ.items():
+        if name.startswith(ENV_PREFIX):
+            found[name[len(ENV_PREFIX):].lower().replace("__", ".")] = value
+    return found
+
+
+def parse_set_flags(flags: list[str]) -> dict[str, str]:
+    pairs = {}
+    for flag in flags:
+        key, sep, value = flag.partition("=")
+        if not sep or not key:
+            raise ConfigError(f"--set expects section.key=value, got {flag!r}")
+        pairs[key.strip()] = value
+    return pairs
+
+
+def _set_dotted(tree: dict, dotted: str, value: str) -> None:
+    """Overrides arrive as strings; YAML-parse them so "5000" is an int and "null" None.
+
+    Kafka property maps keep dotted Kafka keys intact: ``kafka.security.sasl.mechanism``
+    sets the key ``sasl.mechanism`` of ``kafka.security``.
+    """
+    parts = dotted.split(".")
+    node = tree
+    for depth, part in enumerate(parts[:-1]):
+        if node.get(part) is None:
+            node[part] = {}
+        node = node[part]
+        if not isinstance(node, dict):
+            raise ConfigError(f"override {dotted!r}: {'.'.join(parts[: depth + 1])} is not a section")
+        if part in _PROPERTY_MAPS and depth == 1:
+            node[".".join(parts[depth + 1:])] = value
+            return
+    node[parts[-1]] = yaml.safe_load(value) if isinstance(value, str) else value
+
+
+_PROPERTY_MAPS = {"security", "source_properties", "sink_properties"}
+
+
+class _Section:
+    """Typed access to one YAML section that reports the full key on error."""
+
+    def __init__(self, tree: Any, name: str):
+        if not isinstance(tree, dict):
+            raise ConfigError(f"{name}: expected a mapping, got {type(tree).__name__}")
+        self.tree, self.name = tree, name
+
+    def section(self, key: str) -> "_Section":
+        return _Section(self.tree.get(key), f"{self.name}.{key}" if self.name else key)
+
+    def _get(self, key: str, optional: bool = False) -> Any:
+        if key not in self.tree or (self.tree[key] is None and not optional):
+            raise ConfigError(f"{self._key(key)}: missing")
+        return self.tree[key]
+
+    def _key(self, key: str) -> str:
+        return f"{self.name}.{key}" if self.name else key
+
+    def text(self, key: str) -> str:
+        value = self._get(key)
+        if not isinstance(value, str) or not value.strip():
+            raise ConfigError(f"{self._key(key)}: expected a non-empty string, got {value!r}")
+        return value.strip()
+
+    def integer(self, key: str, minimum: int) -> int:
+        value = self._get(key)
+        if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+            raise ConfigError(f"{self._key(key)}: expected an integer >= {minimum}, got {value!r}")
+        return value
+
+    def choice(self, key: str, options: tuple[str, ...]) -> str:
+        value = self._get(key)
+        if value not in options:
+            raise ConfigError(f"{self._key(key)}: expected one of {', '.join(options)}, got {value!r}")
+        return value
+
+    def properties(self, key: str) -> dict[str, str]:
+        value = self.tree.get(key) or {}
+        if not isinstance(value, dict):
+            raise ConfigError(f"{self._key(key)}: expected a mapping of Kafka properties")
+        return {str(k): str(v) for k, v in value.items()}
+
+    def path(self, key: str, default: Optional[Path] = None) -> Path:
+        value = self._get(key, optional=default is not None)
+        if value is None:
+            return default
+        resolved = Path(str(value))
+        return resolved if resolved.is_absolute() else REPO_ROOT / resolved
+
+
+def _build(raw: dict) -> Config:
+    root = _Section(raw, "")
+    kafka, join, model, flink = (root.section(s) for s in ("kafka", "join", "model", "flink"))
+    topics = kafka.section("topics")
+    topic_names = Topics(*(topics.text(t) for t in ("demographic", "historic", "prediction", "dead_letter")))
+    if len(set(vars(topic_names).values())) != 4:
+        raise ConfigError(f"kafka.topics: the four topics must differ, got {vars(topic_names)}")
+
+    timeout_ms = join.integer("timeout_ms", 1)
+    ttl_ms = join.integer("state_ttl_ms", 1)
+    if ttl_ms <= timeout_ms:
+        raise ConfigError(
+            f"join.state_ttl_ms ({ttl_ms}) must exceed join.timeout_ms ({timeout_ms}): "
+            "state must outlive the wait for the other half"
+        )
+
+    pmml = model.path("pmml")
+    threshold = model._get("threshold", optional=True)
+    if threshold is not None and (
+        isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not 0 <= threshold <= 1
+    ):
+        raise ConfigError(f"model.threshold: expected null or a probability in [0, 1], got {threshold!r}")
+    safe_default = model._get("safe_default")
+    if safe_default not in (0, 1) or isinstance(safe_default, bool):
+        raise ConfigError(f"model.safe_default: expected 0 or 1, got {safe_default!r}")
+
+    token = root.section("token")
+    parsing = root.section("parsing")
+    return Config(
+        kafka=KafkaConfig(
+            bootstrap_servers=kafka.text("bootstrap_servers"),
+            group_id=kafka.text("group_id"),
+            topics=topic_names,
+            security=kafka.properties("security"),
+            source_properties=kafka.properties("source_properties"),
+            sink_properties=kafka.properties("sink_properties"),
+        ),
+        join=JoinConfig(timeout_ms, ttl_ms, join.choice("on_timeout", ("score", "default"))),
+        model=ModelConfig(
+            pmml=pmml,
+            metadata=model.path("metadata", default=pmml.with_suffix(".json")),
+            threshold=None if threshold is None else float(threshold),
+            safe_default=safe_default,
+            engine=model.choice("engine", ("pypmml",)),
+        ),
+        max_message_bytes=parsing.integer("max_message_bytes", 64),
+        token_env=token.text("env"),
+        token_file_env=token.text("file_env"),
+        flink=FlinkConfig(
+            job_name=flink.text("job_name"),
+            parallelism=flink.integer("parallelism", 1),
+            checkpoint_interval_ms=flink.integer("checkpoint_interval_ms", 100),
+            python_execution_mode=flink.choice("python_execution_mode", ("thread", "process")),
+        ),
+    )
+
+
+def read_token(cfg: Config, environ: Mapping[str, str] | None = None) -> str:
+    """The experiment token from its env var, else from the file its file env var names.
+
+    Errors name the variables, never the value.
+    """
+    environ = os.environ if environ is None else environ
+    token = environ.get(cfg.token_env, "").strip()
+    if not token and environ.get(cfg.token_file_env):
+        token_path = Path(environ[cfg.token_file_env])
+        if not token_path.is_file():
+            raise ConfigError(f"{cfg.token_file_env} points to a missing file: {token_path}")
+        token = token_path.read_text().strip()
+    if not token:
+        raise ConfigError(
+            f"no experiment token: set {cfg.token_env} or {cfg.token_file_env} (a file holding it)"
+        )
+    if any(c.isspace() for c in token) or '"' in token or "\\" in token:
+        raise ConfigError(f"the experiment token (from {cfg.token_env}/{cfg.token_file_env}) has whitespace or quotes")
+    return token

@@ -1,0 +1,75 @@
+"""Feed synthetic sessions to the running job and show its decisions arriving.
+
+    python -m job.local.demo --sessions 3000 --malformed 0.02 --rate 1000
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+
+from job.config import load_config
+from job.local import traffic
+
+
+def _progress(label: str, total: int):
+    def show(done: int) -> None:
+        width = 30
+        filled = int(width * min(done, total) / max(total, 1))
+        print(f"\r{label} [{'#' * filled}{'.' * (width - filled)}] {done}/{total}", end="", flush=True)
+    return show
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sessions", type=int, default=3000)
+    parser.add_argument("--malformed", type=float, default=0.02, help="share of malformed messages")
+    parser.add_argument("--rate", type=float, default=1000, help="messages per second (0: unthrottled)")
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--timeout", type=float, default=60, help="seconds to wait with no new decision")
+    args = parser.parse_args(argv)
+
+    cfg = load_config()
+    topics = {traffic.DEMOGRAPHIC: cfg.kafka.topics.demographic, traffic.HISTORIC: cfg.kafka.topics.historic}
+    uuid_base = int(time.time() * 1000) * 1000  # fresh uuids each run: no clash with live join state
+    plan = traffic.plan_sessions(traffic.customers(args.sessions, args.seed, uuid_base), args.seed, args.malformed)
+    reader = traffic.TopicReader(cfg.kafka.bootstrap_servers, cfg.kafka.topics.prediction)
+    dead_reader = traffic.TopicReader(cfg.kafka.bootstrap_servers, cfg.kafka.topics.dead_letter)
+    started = time.time()
+
+    print(f"feeding {args.sessions} sessions ({len(plan.messages)} messages, {plan.malformed} malformed) "
+          f"to {cfg.kafka.bootstrap_servers}")
+    sent_at = traffic.produce(cfg.kafka.bootstrap_servers, topics, plan.messages, args.rate or None,
+                              _progress("sent     ", len(plan.messages)))
+    _progress("sent     ", len(plan.messages))(len(plan.messages))
+    print()
+    found = traffic.collect_predictions(reader, plan.complete, args.timeout,
+                                        _progress("decisions", len(plan.complete)))
+    print()
+    dead = sum(1 for _, m in dead_reader.poll(3.0) if json.loads(m.value())["rejected_at_ms"] >= started * 1000 - 1)
+    reader.close()
+    dead_reader.close()
+
+    decided = len(found)
+    duplicates = sum(len(v) - 1 for v in found.values())
+    shown = sum(v[0][1]["value"] for v in found.values())
+    latencies = sorted((v[0][0] - sent_at[u]) * 1000 for u, v in found.items())
+    print(f"\nsessions sent        {len(plan.complete)}")
+    print(f"decisions received   {decided} ({decided / max(len(plan.complete), 1):.1%}), "
+          f"shown {shown} ({shown / max(decided, 1):.1%}), duplicates {duplicates}")
+    print(f"missing decisions    {len(plan.complete) - decided}")
+    print(f"malformed sent       {plan.malformed}, dead-lettered seen {dead}")
+    if latencies:
+        q = statistics.quantiles(latencies, n=100) if len(latencies) > 1 else latencies * 99
+        print(f"decision latency ms  p50 {q[49]:.0f}  p95 {q[94]:.0f}  p99 {q[98]:.0f} "
+              "(last half sent → prediction read)")
+    example = next(iter(found.values()))[0][1] if found else None
+    if example:
+        print(f"example prediction   {json.dumps({**example, 'token': '<redacted>'})}")
+    return 0 if decided == len(plan.complete) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

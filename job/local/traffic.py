@@ -1,0 +1,203 @@
+"""Synthetic web sessions as the two enrichment pipelines would publish them, and the
+reader that collects the job's predictions. Used by the demo, the end-to-end tests and
+the benchmarks, so they all exercise the same message shapes.
+
+Messages deliberately look like the specification's examples: a mix of strict JSON and
+Python-literal style, keys in random order, ``products`` maps that omit most zero flags
+and repeat some keys (consistently with the any-purchase-wins rule, so the expected
+features stay known).
+"""
+from __future__ import annotations
+
+import json
+import random
+import time
+from dataclasses import dataclass, field
+from typing import Callable, Iterable, Optional
+
+from job.schema import PRODUCT_FIELDS
+
+DEMOGRAPHIC, HISTORIC = "demographic", "historic"
+
+
+@dataclass(frozen=True)
+class Message:
+    side: str  # DEMOGRAPHIC or HISTORIC
+    uuid: Optional[int]  # None for malformed messages
+    payload: bytes
+
+
+@dataclass
+class Plan:
+    messages: list[Message]
+    complete: set[int] = field(default_factory=set)  # uuids with both halves sent
+    incomplete: set[int] = field(default_factory=set)  # uuids with one half only
+    malformed: int = 0
+
+
+def customers(n: int, seed: int, uuid_base: int) -> list[dict]:
+    """n synthetic customers (training.synthetic), re-numbered from uuid_base so a rerun
+    never collides with the join state an earlier run left behind."""
+    from training.synthetic import population
+
+    frame = population(n, seed=seed)
+    frame["uuid"] = range(uuid_base, uuid_base + n)
+    return frame.to_dict("records")
+
+
+def _encode(obj: dict, rng: random.Random) -> bytes:
+    """Half strict JSON, half the specification's Python-literal style."""
+    return (json.dumps(obj) if rng.random() < 0.5 else repr(obj)).encode()
+
+
+def demographic_message(customer: dict, rng: random.Random) -> bytes:
+    fields = [("uuid", int(customer["uuid"])), ("age", int(customer["age"])),
+              ("man", int(customer["man"])), ("woman", int(customer["woman"]))]
+    rng.shuffle(fields)
+    return _encode(dict(fields), rng)
+
+
+def historic_message(customer: dict, rng: random.Random) -> bytes:
+    """Positive flags always; a few explicit zeros; a repeated key now and then.
+
+    Repeats are written as text, since a Python dict cannot hold them: a 1 repeated as 0
+    (or 1) still means 1 under the any-purchase-wins rule.
+    """
+    ones = [k for k in PRODUCT_FIELDS if customer[k]]
+    zeros = rng.sample([k for k in PRODUCT_FIELDS if not customer[k]], k=3)
+    pairs = [(k, 1) for k in ones] + [(k, 0) for k in zeros]
+    if ones and rng.random() < 0.3:
+        pairs.append((rng.choice(ones), rng.choice((0, 1))))
+    rng.shuffle(pairs)
+    quote = '"' if rng.random() < 0.5 else "'"
+    products = ", ".join(f"{quote}{k}{quote}: {v}" for k, v in pairs)
+    uuid_first = rng.random() < 0.5
+    parts = [f"{quote}uuid{quote}: {int(customer['uuid'])}", f"{quote}products{quote}: {{{products}}}"]
+    return ("{" + ", ".join(parts if uuid_first else parts[::-1]) + "}").encode()
+
+
+def malformed_messages(uuid: int) -> list[tuple[str, bytes]]:
+    """One of each kind of invalid payload the job must dead-letter (and survive)."""
+    return [
+        (DEMOGRAPHIC, b'{"uuid": %d, "age": ' % uuid),
+        (DEMOGRAPHIC, b"not json at all"),
+        (HISTORIC, b"\xff\xfe\x00 not utf-8"),
+        (HISTORIC, b"[" * 5000),
+        (DEMOGRAPHIC, b'{"age": 41, "man": 1, "woman": 0}'),
+        (DEMOGRAPHIC, b'{"uuid": "abc", "age": 41, "man": 1, "woman": 0}'),
+        (DEMOGRAPHIC, b'{"uuid": %d, "age": 300, "man": 1, "woman": 0}' % uuid),
+        (DEMOGRAPHIC, b'{"uuid": %d, "age": NaN, "man": 1, "woman": 0}' % uuid),
+        (DEMOGRAPHIC, b'{"uuid": %d, "age": 41, "man": 1, "woman": 1}' % uuid),
+        (HISTORIC, b'{"uuid": %d, "products": [1, 2]}' % uuid),
+        (HISTORIC, b'{"uuid": %d, "products": {"cat1": 7}}' % uuid),
+        (HISTORIC, b""),
+        (HISTORIC, b'{"uuid": %d, "products": {"cat1": 1, "pad": "%s"}}' % (uuid, b"x" * 70_000)),
+        (DEMOGRAPHIC, b"__import__('os').system('echo pwned')"),
+    ]
+
+
+def plan_sessions(customer_rows: list[dict], seed: int, malformed_share: float = 0.0,
+                  incomplete_share: float = 0.0) -> Plan:
+    """Both halves of every session in random order across the two topics, plus
+    ``malformed_share`` (of all messages) invalid payloads mixed in."""
+    rng = random.Random(seed)
+    plan = Plan(messages=[])
+    for customer in customer_rows:
+        uuid = int(customer["uuid"])
+        halves = [Message(DEMOGRAPHIC, uuid, demographic_message(customer, rng)),
+                  Message(HISTORIC, uuid, historic_message(customer, rng))]
+        if rng.random() < incomplete_share:
+            plan.messages.append(rng.choice(halves))
+            plan.incomplete.add(uuid)
+        else:
+            plan.messages.extend(halves)
+            plan.complete.add(uuid)
+    n_bad = round(len(plan.messages) * malformed_share / (1 - malformed_share)) if malformed_share else 0
+    kinds = malformed_messages(uuid=0)
+    for i in range(n_bad):
+        side, payload = kinds[i % len(kinds)]
+        plan.messages.append(Message(side, None, payload))
+    plan.malformed = n_bad
+    rng.shuffle(plan.messages)
+    return plan
+
+
+def produce(bootstrap: str, topics: dict[str, str], messages: Iterable[Message], rate: Optional[float] = None,
+            progress: Optional[Callable[[int], None]] = None, extra: Optional[dict] = None) -> dict[int, float]:
+    """Send messages (keyed by uuid) at ``rate`` messages/s (None: as fast as possible).
+
+    Returns each uuid's last send time, the start of its decision latency.
+    """
+    from confluent_kafka import Producer
+
+    producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 2, **(extra or {})})
+    sent_at: dict[int, float] = {}
+    start = time.monotonic()
+    for i, message in enumerate(messages):
+        if rate:
+            delay = start + i / rate - time.monotonic()
+            if delay > 0:
+                time.sleep(delay)
+        key = None if message.uuid is None else str(message.uuid).encode()
+        while True:
+            try:
+                producer.produce(topics[message.side], key=key, value=message.payload)
+                break
+            except BufferError:  # local queue full: let it drain
+                producer.poll(0.05)
+        if message.uuid is not None:
+            sent_at[message.uuid] = time.time()
+        producer.poll(0)
+        if progress and i % 1000 == 0:
+            progress(i)
+    remaining = producer.flush(30)
+    if remaining:
+        raise RuntimeError(f"{remaining} messages not delivered to {bootstrap}")
+    return sent_at
+
+
+class TopicReader:
+    """Reads a topic from the beginning with assign() (tansu's group joins are slow) and
+    without trusting end offsets (tansu under-reports them after batches)."""
+
+    def __init__(self, bootstrap: str, topic: str, extra: Optional[dict] = None):
+        from confluent_kafka import Consumer, TopicPartition
+
+        self.consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "silocompro-reader",
+                                  "enable.auto.commit": False, "fetch.wait.max.ms": 10, **(extra or {})})
+        partitions = self.consumer.list_topics(topic, timeout=10).topics[topic].partitions
+        self.consumer.assign([TopicPartition(topic, p, 0) for p in partitions])
+
+    def poll(self, seconds: float) -> list:
+        """Messages that arrive within ``seconds``, with their receive time."""
+        found, deadline = [], time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            message = self.consumer.poll(min(0.2, max(0.0, deadline - time.monotonic())))
+            if message is not None and not message.error():
+                found.append((time.time(), message))
+        return found
+
+    def close(self) -> None:
+        self.consumer.close()
+
+
+def collect_predictions(reader: TopicReader, wanted: set[int], timeout: float,
+                        progress: Optional[Callable[[int], None]] = None) -> dict[int, list[tuple[float, dict]]]:
+    """Predictions for ``wanted`` uuids until all arrived or ``timeout`` seconds of nothing new."""
+    found: dict[int, list[tuple[float, dict]]] = {}
+    idle_deadline = time.monotonic() + timeout
+    while time.monotonic() < idle_deadline and len(found) < len(wanted):
+        batch = reader.poll(0.5)
+        for received, message in batch:
+            body = json.loads(message.value())
+            if body.get("uuid") in wanted:
+                found.setdefault(body["uuid"], []).append((received, body))
+                idle_deadline = time.monotonic() + timeout
+        if progress:
+            progress(len(found))
+    # duplicates that trail the last new uuid
+    for received, message in reader.poll(1.0):
+        body = json.loads(message.value())
+        if body.get("uuid") in wanted:
+            found.setdefault(body["uuid"], []).append((received, body))
+    return found

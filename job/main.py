@@ -1,0 +1,47 @@
+"""Entry point: ``python -m job.main`` (local MiniCluster) or ``flink run -py job/main.py``."""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+if __package__ in (None, ""):  # run as a script by `flink run -py job/main.py`
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from job.config import DEFAULT_CONFIG, ConfigError, load_config, parse_set_flags, read_token  # noqa: E402
+from job.model import ModelError, load_spec, open_scorer  # noqa: E402
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="silocompro-targeting streaming decision job")
+    parser.add_argument("--config", default=str(DEFAULT_CONFIG), help="YAML config (default conf/job.yaml)")
+    parser.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
+                        help="override a setting, e.g. --set join.timeout_ms=5000 (repeatable)")
+    parser.add_argument("--check", action="store_true", help="validate config, token and model, then exit")
+    args = parser.parse_args(argv)
+    try:
+        cfg = load_config(args.config, parse_set_flags(args.set))
+        token = read_token(cfg)
+        spec = load_spec(cfg.model.pmml, cfg.model.metadata, cfg.model.threshold)
+        open_scorer(spec).close()  # fail here, at submission, not on a TaskManager
+    except (ConfigError, ModelError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    print(
+        f"model {spec.name} {spec.version} verified (threshold {spec.threshold:.4f}); "
+        f"kafka {cfg.kafka.bootstrap_servers}: {cfg.kafka.topics.demographic} + {cfg.kafka.topics.historic} "
+        f"-> {cfg.kafka.topics.prediction} (dead letters: {cfg.kafka.topics.dead_letter})",
+        flush=True,
+    )
+    if args.check:
+        return 0
+    from job.pipeline import attach_kafka, make_environment  # PyFlink only when running
+
+    env = make_environment(cfg)
+    attach_kafka(env, cfg, spec, token)
+    env.execute(cfg.flink.job_name)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
