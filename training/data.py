@@ -44,7 +44,7 @@ def load_csv(path: str | Path, features: Sequence[str], label: str) -> Dataset:
     raw = path.read_bytes()
     if not raw.strip():
         raise DataError(f"{path} is empty")
-    header = next(csv.reader(io.StringIO(raw.decode("utf-8", errors="replace").splitlines()[0])))
+    header = next(csv.reader([raw.split(b"\n", 1)[0].decode("utf-8", errors="replace").rstrip("\r")]))
     try:
         frame = pd.read_csv(io.BytesIO(raw), header=0, low_memory=False)
     except (pd.errors.ParserError, UnicodeDecodeError) as error:

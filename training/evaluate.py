@@ -108,7 +108,8 @@ def cumulative_gains(y: np.ndarray, scores: np.ndarray, points: int = 100) -> di
     y = np.asarray(y)[np.argsort(-np.asarray(scores), kind="stable")]
     captured = np.cumsum(y) / y.sum()
     targeted = np.arange(1, len(y) + 1) / len(y)
-    pick = np.unique(np.linspace(0, len(y) - 1, points).round().astype(int))
+    # from the top 1%: the lift of a handful of customers is noise
+    pick = np.unique(np.linspace(np.ceil(len(y) / 100) - 1, len(y) - 1, points).round().astype(int))
     return {"targeted": targeted[pick].tolist(), "captured": captured[pick].tolist(),
             "lift": (captured[pick] / targeted[pick]).tolist()}
 

@@ -7,10 +7,12 @@ renamed into place, so a reader never sees half a file.
 """
 from __future__ import annotations
 
+import io
 import json
 import os
 import tempfile
-from contextlib import contextmanager
+import xml.etree.ElementTree as ElementTree
+from contextlib import contextmanager, redirect_stdout
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterator, Mapping
@@ -52,6 +54,30 @@ def pmml_probabilities(path: str | Path, X: pd.DataFrame) -> np.ndarray:
     return model.predict(X)[OUTPUT_FIELD].to_numpy(dtype=float)
 
 
+def embedded_verification(path: str | Path) -> tuple[pd.DataFrame, np.ndarray]:
+    """The verification inputs and the P(label = 1) recorded with them inside a PMML file.
+
+    An empty cell is a missing input, as the converter writes it.
+    """
+    verification = ElementTree.parse(path).getroot().find(".//{*}ModelVerification")
+    if verification is None:
+        raise VerificationError(f"{Path(path).name}: no embedded verification data")
+    columns = {field.get("column").split(":")[-1]: field.get("field")
+               for field in verification.iter() if field.tag.endswith("}VerificationField")}
+    records = [{columns[cell.tag.split("}")[-1]]: float(cell.text) for cell in row}
+               for row in verification.iter() if row.tag.endswith("}row")]
+    frame = pd.DataFrame.from_records(records, columns=list(columns.values()))
+    expected = frame.pop(OUTPUT_FIELD).to_numpy()
+    inputs = frame.drop(columns=[name for name in frame.columns if name.startswith("probability(")])
+    return inputs, expected
+
+
+def verification_difference(path: str | Path) -> float:
+    """Max |pypmml - recorded xgboost| probability over a PMML file's embedded verification rows."""
+    inputs, expected = embedded_verification(path)
+    return float(np.max(np.abs(pmml_probabilities(path, inputs) - expected)))
+
+
 def pmml_input_fields(path: str | Path) -> list[str]:
     """The PMML's input fields in message order; the converter drops fields no tree uses."""
     from pypmml import Model
@@ -68,13 +94,12 @@ def publish(pipeline: PMMLPipeline, X_verify: pd.DataFrame, X_parity: pd.DataFra
     pmml_path.parent.mkdir(parents=True, exist_ok=True)
     pipeline.verify(X_verify)
     with _temporary(pmml_path) as candidate:
-        sklearn2pmml(pipeline, str(candidate))
+        _convert(pipeline, candidate)
         text = candidate.read_bytes()
-        if b"<ModelVerification" not in text:
-            raise VerificationError(f"{pmml_path.name}: the converter did not embed verification data")
         checked = pd.concat([X_parity, X_verify], ignore_index=True)
-        difference = float(np.max(np.abs(pmml_probabilities(candidate, checked)
-                                         - pipeline.predict_proba(checked)[:, 1])))
+        difference = max(verification_difference(candidate),
+                         float(np.max(np.abs(pmml_probabilities(candidate, checked)
+                                             - pipeline.predict_proba(checked)[:, 1]))))
         if not difference <= tolerance:
             raise VerificationError(f"{pmml_path.name}: PMML and xgboost probabilities differ by up to "
                                     f"{difference:.3g} (> {tolerance:g}); kept the existing model")
@@ -94,6 +119,16 @@ def publish(pipeline: PMMLPipeline, X_verify: pd.DataFrame, X_parity: pd.DataFra
             os.replace(candidate, pmml_path)
             os.replace(candidate_json, json_path)
     return full
+
+
+def _convert(pipeline: PMMLPipeline, path: Path) -> None:
+    """sklearn2pmml, with the converter's log and banner shown only when it fails."""
+    log = io.StringIO()
+    try:
+        with redirect_stdout(log):
+            sklearn2pmml(pipeline, str(path))
+    except RuntimeError as error:
+        raise VerificationError(f"{path.name}: PMML conversion failed: {error}\n{log.getvalue()}") from error
 
 
 @contextmanager

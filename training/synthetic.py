@@ -2,8 +2,8 @@
 
 It lets the package train, test and build fixtures without the real data, and lets the
 streaming side generate plausible messages. It must stay importable with numpy and
-pandas alone (the job's virtualenv has no scikit-learn or xgboost), so it does not
-import ``job.schema`` lazily or anything else heavy.
+pandas alone (the job's virtualenv has no scikit-learn or xgboost); ``job.schema`` is
+plain Python and gives the column names, so the sample always matches the contract.
 
 The signal is deliberately shaped like the real data: age and sex move the purchase
 rate only a little (an age/sex targeting cannot pay for itself), while a handful of
@@ -15,9 +15,10 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-N_CATEGORIES = 99
-N_U_FLAGS = 10
-LABEL = "new_category_purchase"
+from job.schema import FEATURES, LABEL, PRODUCT_FIELDS
+
+N_U_FLAGS = sum(name.startswith("u") for name in PRODUCT_FIELDS)
+N_CATEGORIES = len(PRODUCT_FIELDS) - N_U_FLAGS
 BASE_RATE = 0.12
 
 _CATEGORY_EFFECTS = {36: 1.1, 43: 0.9, 27: 0.9, 72: 0.8, 21: 0.7, 18: 0.5, 54: 0.4,
@@ -49,7 +50,7 @@ def population(n: int, seed: int = 0, base_rate: float = BASE_RATE) -> pd.DataFr
     woman = (sex == 1).astype(np.int64)
 
     activity = rng.normal(size=n)
-    prevalence = np.random.default_rng(seed + 1).uniform(0.03, 0.42, size=N_CATEGORIES + N_U_FLAGS)
+    prevalence = np.random.default_rng(seed + 1).uniform(0.03, 0.30, size=len(PRODUCT_FIELDS))
     flag_logit = np.log(prevalence / (1 - prevalence))[None, :] + 0.6 * activity[:, None]
     flags = (rng.random((n, prevalence.size)) < 1 / (1 + np.exp(-flag_logit))).astype(np.int64)
     cats, us = flags[:, :N_CATEGORIES], flags[:, N_CATEGORIES:]
@@ -63,8 +64,5 @@ def population(n: int, seed: int = 0, base_rate: float = BASE_RATE) -> pd.DataFr
     logit = logit + _intercept_for_rate(logit, base_rate)
     label = (rng.random(n) < 1 / (1 + np.exp(-logit))).astype(np.int64)
 
-    columns = {"uuid": uuid, "age": age, "man": man, "woman": woman}
-    columns.update({f"cat{i}": cats[:, i] for i in range(N_CATEGORIES)})
-    columns.update({f"u{i}": us[:, i] for i in range(N_U_FLAGS)})
-    columns[LABEL] = label
-    return pd.DataFrame(columns)
+    columns = dict(zip(FEATURES, [age, man, woman, *cats.T, *us.T]))
+    return pd.DataFrame({"uuid": uuid, **columns, LABEL: label})

@@ -20,7 +20,7 @@ from sklearn.model_selection import train_test_split
 from training import evaluate, export, search
 from training.data import Dataset, blank_sides, from_frame, load_csv
 from training.evaluate import Economics
-from training.synthetic import population
+from training.synthetic import LABEL, population
 
 Progress = Callable[[str], None]
 
@@ -40,11 +40,11 @@ class Arm:
 
 def load_dataset(config: Mapping[str, Any], data_path: str | None) -> Dataset:
     data = config["data"]
+    columns = list(dict.fromkeys([*data["features"], *config["baseline"]["features"]]))  # both arms' inputs
     if data_path:
-        return load_csv(data_path, data["features"], data["label"])
-    frame = population(int(data["synthetic_rows"]), seed=config["seed"]).rename(
-        columns={"new_category_purchase": data["label"]})
-    return from_frame(frame, data["features"], data["label"], f"synthetic population(n={len(frame)}, seed={config['seed']})")
+        return load_csv(data_path, columns, data["label"])
+    frame = population(int(data["synthetic_rows"]), seed=config["seed"]).rename(columns={LABEL: data["label"]})
+    return from_frame(frame, columns, data["label"], f"synthetic population(n={len(frame)}, seed={config['seed']})")
 
 
 def train_arm(name: str, description: str, features: Sequence[str], X: pd.DataFrame, y: pd.Series,
@@ -97,7 +97,7 @@ def run(config: Mapping[str, Any], economics: Economics, data_path: str | None, 
     X_fit = blank_sides(X_train, config["missing_augmentation"], seed)
 
     features = config["data"]["features"]
-    model = train_arm("model", "XGBoost on demographics and in-store history", features, X_fit, y_train,
+    model = train_arm("model", "XGBoost on the customer's message fields", features, X_fit, y_train,
                       config["search"], "optimal", config, economics, progress)
     baseline_search = {**config["search"], "start": config["baseline"]["params"], "max_trials": 1}
     baseline = train_arm("baseline", "original system: XGBoost on age and sex only",
@@ -129,7 +129,8 @@ def run(config: Mapping[str, Any], economics: Economics, data_path: str | None, 
         published[arm.name] = export.publish(arm.pipeline, X_verify, X_test[arm.features], metadata,
                                              Path(out_dir) / f"{arm.name}.pmml",
                                              tolerance=config["verification"]["tolerance"])
-    summary = {"seconds": round(time.monotonic() - started, 1), "published": published}
+    summary = {"seconds": round(time.monotonic() - started, 1), "published": published,
+               "arms": {arm.name: arm for arm in (model, baseline)}, "held_out": (X_test, y_test)}
     if report_dir is not None:
         from training import report
 
