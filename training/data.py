@@ -66,7 +66,8 @@ def validate(frame: pd.DataFrame, features: Sequence[str], label: str, source: s
     frame = _merge_duplicate_columns(frame, source)
     missing = [name for name in (*features, label) if name not in frame.columns]
     if missing:
-        raise DataError(f"{source} lacks required column(s): {', '.join(missing)}")
+        more = f" and {len(missing) - 12} more" if len(missing) > 12 else ""
+        raise DataError(f"{source} lacks required column(s): {', '.join(missing[:12])}{more}")
     y = _binary_label(frame[label], label, source)
     X = _numeric_features(frame, features, source)
     _check_ranges(X, source)
