@@ -121,7 +121,7 @@ def verification(pmml_text: str, output_field: str) -> Verification:
     if block is None:
         raise ModelError("model has no verification data (export it with PMMLPipeline.verify())")
     columns: dict[str, str] = {}
-    precision, zero = 1e-13, 1e-13
+    precision, zero = 1e-6, 1e-16  # PMML 4.4 defaults for VerificationField
     for field in block.iter():
         if _local(field.tag) == "VerificationField":
             column = field.get("column", field.get("field"))

@@ -1,0 +1,44 @@
+"""Through a real Kafka-protocol broker: 10,000 sessions, halves in random order, 2 % malformed."""
+import json
+import time
+
+import pytest
+
+from job.local.traffic import collect_predictions, customers, plan_sessions
+from tests.e2e.conftest import TOKEN
+
+pytestmark = pytest.mark.slow
+
+
+def read_all(reader, expected: int, idle: float = 15.0) -> list[dict]:
+    found, deadline = [], time.monotonic() + idle
+    while time.monotonic() < deadline and len(found) < expected:
+        batch = reader.poll(0.5)
+        found += [json.loads(m.value()) for _, m in batch]
+        if batch:
+            deadline = time.monotonic() + idle
+    return found + [json.loads(m.value()) for _, m in reader.poll(1.0)]
+
+
+def test_one_decision_per_complete_session_and_every_malformed_dead_lettered(start_job):
+    job = start_job()
+    plan = plan_sessions(customers(10_000, seed=3, uuid_base=10_000_000), seed=3, malformed_share=0.02)
+    assert plan.malformed >= 400
+    predictions, dead_letters = job.reader("prediction"), job.reader("dead_letter")
+
+    job.send(plan)
+    found = collect_predictions(predictions, plan.complete, timeout=60)
+    letters = read_all(dead_letters, plan.malformed)
+
+    missing = plan.complete - set(found)
+    duplicated = {u: v for u, v in found.items() if len(v) > 1}
+    assert not missing, f"{len(missing)} complete sessions without a decision"
+    assert not duplicated, f"{len(duplicated)} sessions decided more than once"
+    assert all(v[0][1]["token"] == TOKEN and v[0][1]["value"] in (0, 1) for v in found.values())
+    assert 0 < sum(v[0][1]["value"] for v in found.values()) < len(found)
+    assert len(letters) == plan.malformed
+    assert all(letter["reason"] and letter["source_topic"] in job.topics.values() for letter in letters)
+    assert job.alive(), "the job must survive malformed input"
+    assert TOKEN not in job.output(), "the token must never be logged"
+    for letter in letters:
+        assert TOKEN not in json.dumps(letter)

@@ -1,0 +1,56 @@
+"""Configuration: defaults load, overrides apply, mistakes fail with the key named."""
+import pytest
+
+from job.config import ConfigError, load_config, parse_set_flags, read_token
+
+
+def test_default_config_loads():
+    cfg = load_config(environ={})
+    assert cfg.kafka.topics.prediction == "topic_student_prediction"
+    assert cfg.join.state_ttl_ms > cfg.join.timeout_ms
+    assert cfg.model.metadata.name == "model.json"
+
+
+def test_env_and_cli_overrides():
+    env = {"KAFKA_BOOTSTRAP": "broker:19092", "SILOCOMPRO__JOIN__TIMEOUT_MS": "1500",
+           "SILOCOMPRO__KAFKA__SECURITY__SASL__MECHANISM": "SCRAM-SHA-512"}
+    cfg = load_config(environ=env, overrides=parse_set_flags(["flink.parallelism=2", "model.threshold=0.2"]))
+    assert cfg.kafka.bootstrap_servers == "broker:19092"
+    assert cfg.join.timeout_ms == 1500 and cfg.flink.parallelism == 2 and cfg.model.threshold == 0.2
+    assert cfg.kafka.security == {"sasl.mechanism": "SCRAM-SHA-512"}
+    assert cfg.kafka.consumer_properties()["sasl.mechanism"] == "SCRAM-SHA-512"
+    assert cfg.kafka.producer_properties()["sasl.mechanism"] == "SCRAM-SHA-512"
+
+
+@pytest.mark.parametrize("flag, message", [
+    ("join.timeout_ms=abc", "join.timeout_ms: expected an integer"),
+    ("join.state_ttl_ms=10", "must exceed join.timeout_ms"),
+    ("join.on_timeout=guess", "join.on_timeout: expected one of score, default"),
+    ("model.threshold=1.5", "model.threshold"),
+    ("model.safe_default=2", "model.safe_default"),
+    ("kafka.topics.historic=topic_demographic", "must differ"),
+    ("flink.python_execution_mode=turbo", "flink.python_execution_mode"),
+])
+def test_invalid_settings_name_the_key(flag, message):
+    with pytest.raises(ConfigError, match=message):
+        load_config(environ={}, overrides=parse_set_flags([flag]))
+
+
+def test_bad_set_flag_and_missing_file():
+    with pytest.raises(ConfigError, match="section.key=value"):
+        parse_set_flags(["novalue"])
+    with pytest.raises(ConfigError, match="not found"):
+        load_config("/nonexistent.yaml", environ={})
+
+
+def test_token_from_env_or_file_and_errors_never_show_it(tmp_path):
+    cfg = load_config(environ={})
+    assert read_token(cfg, {"SILOCOMPRO_TOKEN": "abc123"}) == "abc123"
+    token_file = tmp_path / "token"
+    token_file.write_text("s3cr3t-value\n")
+    assert read_token(cfg, {"SILOCOMPRO_TOKEN_FILE": str(token_file)}) == "s3cr3t-value"
+    with pytest.raises(ConfigError, match="no experiment token"):
+        read_token(cfg, {})
+    with pytest.raises(ConfigError) as err:
+        read_token(cfg, {"SILOCOMPRO_TOKEN": 'bad "quoted" s3cr3t'})
+    assert "s3cr3t" not in str(err.value)

@@ -1,0 +1,120 @@
+"""Parsing: the specification's examples verbatim, both encodings, and every rejection."""
+import json
+
+import pytest
+from hypothesis import given, settings, strategies as st
+
+from job.records import Demographic, Historic, Rejection, parse_demographic, parse_historic
+from job.local.traffic import malformed_messages
+
+LIMIT = 65536
+
+SPEC_DEMOGRAPHIC = b"{'uuid': 404180, 'age': 41, 'man': 1, 'woman': 0}"
+# The specification's historic example, with its "..." elided and its repeated cat91 kept.
+SPEC_HISTORIC = (b"{'uuid': 404180, 'products': {'cat17': 0, 'cat74': 0, 'cat16': 1, 'u4': 0, "
+                 b"'cat91': 1, 'cat91': 0}}")
+
+
+def test_specification_demographic_example():
+    assert parse_demographic(SPEC_DEMOGRAPHIC, LIMIT) == Demographic(404180, 41.0, 1, 0)
+
+
+def test_specification_historic_example_any_purchase_wins():
+    record = parse_historic(SPEC_HISTORIC, LIMIT)
+    assert isinstance(record, Historic)
+    flags = record.features()
+    assert flags["cat91"] == 1 and flags["cat16"] == 1 and flags["cat17"] == 0
+    assert "cat0" not in flags  # absent: filled with 0 by job.schema.feature_row
+
+
+def test_json_and_literal_styles_agree_and_key_order_is_free():
+    literal = parse_demographic(b"{'woman': 1, 'man': 0, 'age': 30, 'uuid': 7}", LIMIT)
+    strict = parse_demographic(json.dumps({"uuid": 7, "age": 30, "man": 0, "woman": 1}).encode(), LIMIT)
+    assert literal == strict == Demographic(7, 30.0, 0, 1)
+
+
+def test_duplicate_rule_is_order_independent():
+    a = parse_historic(b'{"uuid": 1, "products": {"cat3": 0, "cat3": 1}}', LIMIT)
+    b = parse_historic(b'{"uuid": 1, "products": {"cat3": 1, "cat3": 0}}', LIMIT)
+    assert a == b and a.features()["cat3"] == 1
+
+
+def test_unknown_product_keys_are_ignored_and_sex_unknown_is_valid():
+    assert parse_historic(b'{"uuid": 1, "products": {"cat999": 1, "cat1": 1}}', LIMIT).features() == {"cat1": 1}
+    assert parse_demographic(b'{"uuid": 2, "age": 50, "man": 0, "woman": 0}', LIMIT) == Demographic(2, 50.0, 0, 0)
+
+
+def test_numeric_string_uuid_and_float_flags_are_accepted():
+    assert parse_demographic(b'{"uuid": "42", "age": 33.0, "man": 1.0, "woman": 0}', LIMIT) == Demographic(42, 33.0, 1, 0)
+
+
+@pytest.mark.parametrize("payload, reason", [
+    (b'{"uuid": 1, "age": ', "malformed"),
+    (b"", "empty"),
+    (b"\xff\xfe", "not_utf8"),
+    (b"[" * 5000, "too_deep"),
+    (b"[1, 2]", "not_an_object"),
+    (b'{"age": 41, "man": 1, "woman": 0}', "missing_field"),
+    (b'{"uuid": null, "age": 41, "man": 1, "woman": 0}', "missing_field"),
+    (b'{"uuid": true, "age": 41, "man": 1, "woman": 0}', "wrong_type"),
+    (b'{"uuid": -5, "age": 41, "man": 1, "woman": 0}', "out_of_range"),
+    (b'{"uuid": 1, "age": "41", "man": 1, "woman": 0}', "wrong_type"),
+    (b'{"uuid": 1, "age": 300, "man": 1, "woman": 0}', "out_of_range"),
+    (b'{"uuid": 1, "age": NaN, "man": 1, "woman": 0}', "wrong_type"),
+    (b'{"uuid": 1, "age": Infinity, "man": 1, "woman": 0}', "wrong_type"),
+    (b'{"uuid": 1, "age": 41, "man": 1, "woman": 1}', "out_of_range"),
+    (b'{"uuid": 1, "age": 41, "man": 2, "woman": 0}', "out_of_range"),
+    (b'{"uuid": 1, "uuid": 2, "age": 41, "man": 1, "woman": 0}', "conflicting_duplicate"),
+    (b"__import__('os').system('true')", "malformed"),
+    (b"{**{'uuid': 1}}", "malformed"),
+])
+def test_demographic_rejections_carry_a_reason(payload, reason):
+    result = parse_demographic(payload, LIMIT)
+    assert isinstance(result, Rejection) and result.reason == reason, result
+
+
+@pytest.mark.parametrize("payload, reason", [
+    (b'{"uuid": 1, "products": [1, 2]}', "wrong_type"),
+    (b'{"uuid": 1, "products": {"cat1": 7}}', "out_of_range"),
+    (b'{"uuid": 1, "products": {"cat1": "1"}}', "wrong_type"),
+    (b'{"uuid": 1}', "missing_field"),
+    (b"{'uuid': 1, 'products': {1: 1}}", "wrong_type"),
+])
+def test_historic_rejections_carry_a_reason(payload, reason):
+    result = parse_historic(payload, LIMIT)
+    assert isinstance(result, Rejection) and result.reason == reason, result
+
+
+def test_oversized_payload_is_rejected_before_parsing():
+    assert parse_historic(b"{" + b" " * 100 + b"}", 64).reason == "too_large"
+
+
+def test_every_demo_malformed_message_is_rejected():
+    for side, payload in malformed_messages(uuid=9):
+        parse = parse_demographic if side == "demographic" else parse_historic
+        assert isinstance(parse(payload, LIMIT), Rejection), payload[:60]
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.binary(max_size=2048))
+def test_arbitrary_bytes_never_raise(payload):
+    for parse in (parse_demographic, parse_historic):
+        assert isinstance(parse(payload, LIMIT), (Demographic, Historic, Rejection))
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
+    max_leaves=30,
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.dictionaries(st.sampled_from(["uuid", "age", "man", "woman", "products", "x"]), json_values, max_size=6))
+def test_arbitrary_json_objects_are_records_or_rejections(obj):
+    for text in (json.dumps(obj), repr(obj)):
+        for parse in (parse_demographic, parse_historic):
+            result = parse(text.encode(), LIMIT)
+            assert isinstance(result, (Demographic, Historic, Rejection))
+            if isinstance(result, Demographic):
+                assert 0 <= result.age <= 120 and result.man + result.woman <= 1
