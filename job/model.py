@@ -156,7 +156,7 @@ def verify_scores(expected: Sequence[float], actual: Sequence[Optional[float]], 
     Returns the max absolute difference, raising ModelError on the first mismatch.
     """
     worst = 0.0
-    for i, (want, got) in enumerate(zip(expected, actual)):
+    for i, (want, got) in enumerate(zip(expected, actual, strict=True)):
         if got is None or math.isnan(got):
             raise ModelError(f"verification row {i}: model returned no score (expected {want})")
         diff = abs(want - got)

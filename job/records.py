@@ -148,7 +148,7 @@ def _literal(node: ast.AST) -> Any:
     if isinstance(node, ast.Dict):
         if any(key is None for key in node.keys):
             raise ValueError("dict unpacking")
-        return _Pairs((_literal(k), _literal(v)) for k, v in zip(node.keys, node.values))
+        return _Pairs((_literal(k), _literal(v)) for k, v in zip(node.keys, node.values, strict=True))
     if isinstance(node, (ast.List, ast.Tuple)):
         return [_literal(element) for element in node.elts]
     if isinstance(node, ast.Constant) and isinstance(node.value, (str, int, float, bool, type(None))):

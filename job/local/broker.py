@@ -9,7 +9,6 @@ API, so the same code works against a real cluster.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 
@@ -46,7 +45,7 @@ def create_topics(bootstrap: str, topics: list[str], partitions: int = DEFAULT_P
     wanted = [t for t in topics if t not in existing]
     if not wanted:
         return []
-    for topic, future in admin.create_topics([NewTopic(t, partitions, 1) for t in wanted]).items():
+    for future in admin.create_topics([NewTopic(t, partitions, 1) for t in wanted]).values():
         future.result(timeout=10)
     return wanted
 

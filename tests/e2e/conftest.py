@@ -47,7 +47,8 @@ class RunningJob:
     def __init__(self, bootstrap: str, workdir: Path, flags: list[str]):
         suffix = uuidlib.uuid4().hex[:8]
         self.bootstrap = bootstrap
-        self.topics = {name: f"e2e_{name}_{suffix}" for name in ("demographic", "historic", "prediction", "dead_letter")}
+        names = ("demographic", "historic", "prediction", "dead_letter")
+        self.topics = {name: f"e2e_{name}_{suffix}" for name in names}
         create_topics(bootstrap, list(self.topics.values()))
         self.log = workdir / f"job-{suffix}.log"
         args = [f"--set=kafka.topics.{k}={v}" for k, v in self.topics.items()]

@@ -1,10 +1,12 @@
 """Through a real Kafka-protocol broker: 10,000 sessions, halves in random order, 2 % malformed."""
 import json
 import time
+from collections import Counter
 
 import pytest
 
-from job.local.traffic import collect_predictions, customers, plan_sessions
+from job.local.traffic import DEMOGRAPHIC, collect_predictions, customers, plan_sessions
+from job.records import parse_demographic, parse_historic
 from tests.e2e.conftest import TOKEN
 
 pytestmark = pytest.mark.slow
@@ -27,8 +29,12 @@ def test_one_decision_per_complete_session_and_every_malformed_dead_lettered(sta
     predictions, dead_letters = job.reader("prediction"), job.reader("dead_letter")
 
     job.send(plan)
-    found = collect_predictions(predictions, plan.complete, timeout=60)
-    letters = read_all(dead_letters, plan.malformed)
+    try:
+        found = collect_predictions(predictions, plan.complete, timeout=60)
+        letters = read_all(dead_letters, plan.malformed)
+    finally:
+        predictions.close()
+        dead_letters.close()
 
     missing = plan.complete - set(found)
     duplicated = {u: v for u, v in found.items() if len(v) > 1}
@@ -36,7 +42,12 @@ def test_one_decision_per_complete_session_and_every_malformed_dead_lettered(sta
     assert not duplicated, f"{len(duplicated)} sessions decided more than once"
     assert all(v[0][1]["token"] == TOKEN and v[0][1]["value"] in (0, 1) for v in found.values())
     assert 0 < sum(v[0][1]["value"] for v in found.values()) < len(found)
-    assert len(letters) == plan.malformed
+    expected_reasons = Counter(
+        (parse_demographic if m.side == DEMOGRAPHIC else parse_historic)(m.payload, 65536).reason
+        for m in plan.messages if m.uuid is None)
+    unexpected = [(d["reason"], d["source_topic"], (d["payload"] or d["payload_base64"])[:120]) for d in letters
+                  if expected_reasons[d["reason"]] == 0]
+    assert Counter(d["reason"] for d in letters) == expected_reasons, unexpected[:5]
     assert all(letter["reason"] and letter["source_topic"] in job.topics.values() for letter in letters)
     assert job.alive(), "the job must survive malformed input"
     assert TOKEN not in job.output(), "the token must never be logged"
