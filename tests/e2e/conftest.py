@@ -6,7 +6,6 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 import uuid as uuidlib
 from pathlib import Path
 
@@ -14,7 +13,7 @@ import pytest
 
 from job.local.broker import create_topics, tansu_binary
 from job.local.processes import wait_for_port
-from job.local.traffic import TopicReader, collect_predictions, customers, plan_sessions, produce
+from job.local.traffic import TopicReader, produce
 from tests.conftest import FIXTURES
 
 REPO = Path(__file__).resolve().parents[2]
@@ -51,13 +50,16 @@ class RunningJob:
         self.topics = {name: f"e2e_{name}_{suffix}" for name in names}
         create_topics(bootstrap, list(self.topics.values()))
         self.log = workdir / f"job-{suffix}.log"
-        args = [f"--set=kafka.topics.{k}={v}" for k, v in self.topics.items()]
-        args += [f"--set=kafka.group_id=e2e-{suffix}", f"--set=model.pmml={FIXTURES / 'model.pmml'}",
-                 "--set=flink.checkpoint_interval_ms=2000", *(f"--set={f}" for f in flags)]
-        env = {**os.environ, "KAFKA_BOOTSTRAP": bootstrap, "SILOCOMPRO_TOKEN": TOKEN}
+        self.args = [f"--set=kafka.topics.{k}={v}" for k, v in self.topics.items()]
+        self.args += [f"--set=kafka.group_id=e2e-{suffix}", f"--set=model.pmml={FIXTURES / 'model.pmml'}",
+                      "--set=flink.checkpoint_interval_ms=2000", *(f"--set={f}" for f in flags)]
+        self.proc = None
+
+    def launch(self) -> None:
+        env = {**os.environ, "KAFKA_BOOTSTRAP": self.bootstrap, "SILOCOMPRO_TOKEN": TOKEN}
         env.pop("SILOCOMPRO_TOKEN_FILE", None)
         with self.log.open("wb") as out:
-            self.proc = subprocess.Popen([sys.executable, "-m", "job.main", *args], cwd=REPO, env=env,
+            self.proc = subprocess.Popen([sys.executable, "-m", "job.main", *self.args], cwd=REPO, env=env,
                                          stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
 
     def send(self, plan, rate=None):
@@ -67,21 +69,8 @@ class RunningJob:
     def reader(self, name: str) -> TopicReader:
         return TopicReader(self.bootstrap, self.topics[name])
 
-    def wait_ready(self, seconds: float = 120) -> None:
-        """Ready when a probe session comes back decided (the job consumes and produces)."""
-        probe = plan_sessions(customers(1, seed=99, uuid_base=1), seed=1)
-        reader = self.reader("prediction")
-        deadline = time.monotonic() + seconds
-        while time.monotonic() < deadline:
-            assert self.alive(), f"job exited early:\n{self.output()[-3000:]}"
-            self.send(probe)
-            if collect_predictions(reader, probe.complete, timeout=3):
-                reader.close()
-                return
-        raise AssertionError(f"job not ready in {seconds}s:\n{self.output()[-3000:]}")
-
     def alive(self) -> bool:
-        return self.proc.poll() is None
+        return self.proc is not None and self.proc.poll() is None
 
     def output(self) -> str:
         return self.log.read_text(errors="replace")
@@ -96,15 +85,15 @@ class RunningJob:
 
 
 @pytest.fixture
-def start_job(broker, tmp_path):
+def new_job(broker, tmp_path):
+    """A job on fresh topics, not yet launched: produce, then call .launch()."""
     jobs = []
 
-    def start(*flags: str) -> RunningJob:
+    def create(*flags: str) -> RunningJob:
         job = RunningJob(broker, tmp_path, list(flags))
         jobs.append(job)
-        job.wait_ready()
         return job
 
-    yield start
+    yield create
     for job in jobs:
         job.stop()
