@@ -87,11 +87,8 @@ def _script(name: str, *args: str) -> None:
                    stdout=subprocess.DEVNULL)
 
 
-def rest(path: str, method: str = "GET", body: dict | None = None, timeout: float = 5) -> dict:
-    data = None if body is None else json.dumps(body).encode()
-    request = urllib.request.Request(rest_url() + path, data=data, method=method,
-                                     headers={"Content-Type": "application/json"})
-    with urllib.request.urlopen(request, timeout=timeout) as response:
+def rest(path: str, timeout: float = 5) -> dict:
+    with urllib.request.urlopen(rest_url() + path, timeout=timeout) as response:
         return json.loads(response.read() or b"{}")
 
 
