@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import copy
 import os
+import site
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Mapping, Optional
@@ -17,6 +18,12 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_CONFIG = REPO_ROOT / "conf" / "job.yaml"
 ENV_PREFIX = "SILOCOMPRO__"
 BOOTSTRAP_ENV = "KAFKA_BOOTSTRAP"
+
+
+def worker_pythonpath() -> str:
+    """What a TaskManager's Python needs on ``python.pythonpath`` in thread mode: this
+    venv's site-packages (PemJa does not inherit them) and the repo, for ``job``."""
+    return os.pathsep.join([*site.getsitepackages(), str(REPO_ROOT)])
 
 
 class ConfigError(ValueError):

@@ -6,7 +6,6 @@
 from __future__ import annotations
 
 import os
-import site
 import sys
 import time
 
@@ -18,7 +17,7 @@ from pyflink.datastream.functions import MapFunction, ProcessFunction, RuntimeCo
 from pyflink.table import StreamTableEnvironment
 
 from job import kafka_compat, messages
-from job.config import REPO_ROOT, Config
+from job.config import Config, worker_pythonpath
 from job.decision import decide
 from job.join import SessionJoin
 from job.model import ModelSpec, open_scorer
@@ -137,7 +136,7 @@ def make_environment(cfg: Config) -> StreamExecutionEnvironment:
         # Under `flink run` the cluster's config.yaml names the TaskManagers' Python.
         conf.set_string("python.executable", sys.executable)
         conf.set_string("python.client.executable", sys.executable)
-        conf.set_string("python.pythonpath", os.pathsep.join([*site.getsitepackages(), str(REPO_ROOT)]))
+        conf.set_string("python.pythonpath", worker_pythonpath())
     env = StreamExecutionEnvironment.get_execution_environment(conf)
     env.set_parallelism(cfg.flink.parallelism)
     env.enable_checkpointing(cfg.flink.checkpoint_interval_ms)

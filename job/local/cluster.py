@@ -13,14 +13,13 @@ import argparse
 import json
 import os
 import shutil
-import site
 import subprocess
 import sys
 import time
 import urllib.request
 from pathlib import Path
 
-from job.config import REPO_ROOT
+from job.config import REPO_ROOT, worker_pythonpath
 from job.local import processes
 
 FLINK_HOME = Path(__import__("pyflink").__file__).parent
@@ -60,7 +59,7 @@ def render_config() -> None:
         (FLINK_DIR / sub).mkdir(parents=True, exist_ok=True)
     values = {
         "PYTHON": sys.executable,
-        "PYTHONPATH": os.pathsep.join([*site.getsitepackages(), str(REPO_ROOT)]),
+        "PYTHONPATH": worker_pythonpath(),
         "RUN": str(processes.RUN_DIR.resolve()),
         **{k: str(v) for k, v in ports().items()},
     }
