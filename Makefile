@@ -22,17 +22,16 @@ SESSIONS ?= 3000
 MALFORMED ?= 0.02
 RATE ?= 1000
 JOB_ARGS ?=
+EXPERIMENT_ARGS ?=
 PYTEST_ARGS ?=
 
 include training/training.mk
 
-.PHONY: demo test setup check-python broker-up broker-down cluster-up cluster-down submit run \
-        feed status down clean token model
+.PHONY: demo test setup check-python broker-up broker-down cluster-up cluster-down submit job-up run \
+        feed status down clean token model plan experiment
 
 ## demo: the first command — broker, cluster, model, job, a few thousand sessions, results
-demo: setup broker-up cluster-up model token
-	@if $(PY) -m job.local.cluster jobs | grep -q "RUNNING.*silocompro-targeting"; then \
-	  echo "job already running on the local cluster"; else $(MAKE) --no-print-directory submit; fi
+demo: job-up
 	$(PY) -m job.local.demo --sessions $(SESSIONS) --malformed $(MALFORMED) --rate $(RATE)
 	@echo; echo "The job keeps running: Flink UI http://localhost:$${FLINK_REST_PORT:-8081}," \
 	  "more sessions with 'make feed', everything stopped with 'make down'."
@@ -81,6 +80,21 @@ cluster-down: setup
 ## submit: flink run -py job/main.py on the cluster at FLINK_REST_PORT (FROM_SAVEPOINT=path to resume)
 submit: setup token
 	$(PY) -m job.local.cluster submit $(if $(FROM_SAVEPOINT),--from-savepoint $(FROM_SAVEPOINT)) -- $(JOB_ARGS)
+
+## job-up: broker, cluster and model, then the job unless it already runs
+job-up: setup broker-up cluster-up model token
+	@if $(PY) -m job.local.cluster jobs | grep -q "RUNNING.*silocompro-targeting"; then \
+	  echo "job already running on the local cluster"; else $(MAKE) --no-print-directory submit; fi
+
+## plan: per-arm sample size of the A/B test (ALPHA, POWER, MDE, SD, SIDED, SPLIT, N override conf/economics.yaml)
+plan: setup
+	@$(PY) -m experiment.planner $(if $(ALPHA),--alpha $(ALPHA)) $(if $(POWER),--power $(POWER)) \
+	  $(if $(MDE),--mde $(MDE)) $(if $(SD),--sd $(SD)) $(if $(SIDED),--sided $(SIDED)) \
+	  $(if $(SPLIT),--split $(SPLIT)) $(if $(N),--n $(N))
+
+## experiment: the A/B test on the local platform against the running job (EXPERIMENT_SESSIONS=N for a quick look)
+experiment: job-up
+	$(PY) -m experiment.platform $(if $(EXPERIMENT_SESSIONS),--sessions $(EXPERIMENT_SESSIONS)) $(EXPERIMENT_ARGS)
 
 ## run: the job in a local MiniCluster in the foreground (Ctrl-C stops it)
 run: setup token

@@ -157,16 +157,21 @@ def produce(bootstrap: str, topics: dict[str, str], messages: Iterable[Message],
 
 
 class TopicReader:
-    """Reads a topic from the beginning with assign() (tansu's group joins are slow) and
+    """Reads a topic with assign() (tansu's group joins are slow) and
     without trusting end offsets (tansu under-reports them after batches)."""
 
-    def __init__(self, bootstrap: str, topic: str, extra: Optional[dict] = None):
+    def __init__(self, bootstrap: str, topic: str, extra: Optional[dict] = None, from_end: bool = False):
+        """``from_end``: skip what the topic holds now. The end offsets are fetched before
+        returning, so nothing produced afterwards is missed (an under-reported end only
+        means re-reading a few old records)."""
         from confluent_kafka import Consumer, TopicPartition
 
         self.consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "silocompro-reader",
                                   "enable.auto.commit": False, "fetch.wait.max.ms": 10, **(extra or {})})
         partitions = self.consumer.list_topics(topic, timeout=10).topics[topic].partitions
-        self.consumer.assign([TopicPartition(topic, p, 0) for p in partitions])
+        starts = {p: self.consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1] if from_end else 0
+                  for p in partitions}
+        self.consumer.assign([TopicPartition(topic, p, offset) for p, offset in starts.items()])
 
     def poll(self, seconds: float) -> list:
         """Messages that arrive within ``seconds``, with their receive time."""

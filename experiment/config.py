@@ -1,0 +1,131 @@
+"""The experiment's settings: conf/experiment.yaml for the platform, conf/economics.yaml
+for the test's design numbers (one source, shared with training), then env and CLI
+overrides, validated before anything is published.
+
+Kafka addresses, topics and the token are the job's own (conf/job.yaml and its
+overrides), so the platform always listens where the job writes.
+"""
+from __future__ import annotations
+
+import copy
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Mapping, Optional
+
+import yaml
+
+from experiment.arrivals import Delay, Enrichment
+from experiment.response import ResponseModel
+from job.config import REPO_ROOT, ConfigError, _Section, _set_dotted
+
+DEFAULT_EXPERIMENT = REPO_ROOT / "conf" / "experiment.yaml"
+DEFAULT_ECONOMICS = REPO_ROOT / "conf" / "economics.yaml"
+ENV_PREFIX = "SILOCOMPRO_EXPERIMENT__"
+
+
+@dataclass(frozen=True)
+class Design:
+    alpha: float
+    power: float
+    mde: float
+    sd: float
+    sided: int
+    treatment_share: float
+    salt: str
+    srm_p_value: float
+
+
+@dataclass(frozen=True)
+class PlatformConfig:
+    sessions: Optional[int]
+    rate: float
+    decision_deadline_ms: int
+    seed: int
+    output_dir: Path
+
+
+@dataclass(frozen=True)
+class ExperimentConfig:
+    design: Design
+    platform: PlatformConfig
+    enrichment: Enrichment
+    response: ResponseModel
+
+
+def _read_yaml(path: Path) -> dict:
+    if not path.is_file():
+        raise ConfigError(f"config file not found: {path}")
+    raw = yaml.safe_load(path.read_text()) or {}
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: top level must be a mapping")
+    return raw
+
+
+def _number(section: _Section, key: str, low: float, high: float = float("inf"), low_ok: bool = False) -> float:
+    value = section.tree.get(key)
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not (
+            (low <= value if low_ok else low < value) and value < high):
+        raise ConfigError(f"{section._key(key)}: expected a number in {'[' if low_ok else '('}{low}, {high}), "
+                          f"got {value!r}")
+    return float(value)
+
+
+def load_experiment(path: Path = DEFAULT_EXPERIMENT, economics_path: Path = DEFAULT_ECONOMICS,
+                    overrides: Mapping[str, str] | None = None,
+                    environ: Mapping[str, str] | None = None) -> ExperimentConfig:
+    merged = copy.deepcopy(_read_yaml(path))
+    environ = os.environ if environ is None else environ
+    env = {k[len(ENV_PREFIX):].lower().replace("__", "."): v for k, v in environ.items() if k.startswith(ENV_PREFIX)}
+    for dotted, value in {**env, **(overrides or {})}.items():
+        _set_dotted(merged, dotted, value)
+    economics = _Section(_read_yaml(economics_path), "economics")
+    root = _Section(merged, "")
+    design, platform, enrichment, response = (root.section(s) for s in ("design", "platform", "enrichment",
+                                                                        "response"))
+    sessions = platform.tree.get("sessions")
+    try:
+        return ExperimentConfig(
+            design=Design(
+                alpha=_number(economics, "alpha", 0, 1), power=_number(economics, "power", 0, 1),
+                mde=_number(economics, "min_effect", 0), sd=_number(economics, "revenue_sd", 0),
+                sided=_sided(design),
+                treatment_share=_number(design, "treatment_share", 0, 1),
+                salt=design.text("salt"), srm_p_value=_number(design, "srm_p_value", 0, 1)),
+            platform=PlatformConfig(
+                sessions=None if sessions is None else platform.integer("sessions", 2),
+                rate=_number(platform, "rate", 0),
+                decision_deadline_ms=platform.integer("decision_deadline_ms", 1),
+                seed=platform.integer("seed", 0), output_dir=platform.path("output_dir")),
+            enrichment=Enrichment(
+                demographic=_delay(enrichment.section("demographic")),
+                historic=_delay(enrichment.section("historic")),
+                duplicate_share=_number(enrichment, "duplicate_share", 0, 1, low_ok=True),
+                missing_side_share=_number(enrichment, "missing_side_share", 0, 1, low_ok=True)),
+            response=ResponseModel(
+                traditional_mean=_number(response, "traditional_mean", 0),
+                customer_sd=_number(response, "customer_sd", 0), session_sd=_number(response, "session_sd", 0),
+                pre_sessions=response.integer("pre_sessions", 1),
+                gain_if_buy=_number(economics, "gain_if_buy", 0), loss_if_not=_number(economics, "loss_if_not", 0)),
+        )
+    except ValueError as err:  # the dataclasses' own checks (e.g. median above p99)
+        if isinstance(err, ConfigError):
+            raise
+        raise ConfigError(str(err)) from None
+
+
+def _delay(section: _Section) -> Delay:
+    try:
+        return Delay(_number(section, "median_ms", 0), _number(section, "p99_ms", 0))
+    except ConfigError:
+        raise
+    except ValueError as err:
+        raise ConfigError(f"{section.name}: {err}") from None
+
+
+def _sided(section: _Section) -> int:
+    value = section.tree.get("sided")
+    if value not in (1, 2) or isinstance(value, bool):
+        raise ConfigError(f"{section._key('sided')}: expected 1 (one-sided: is the new model better?) "
+                          f"or 2 (two-sided), got {value!r}")
+    return int(value)
