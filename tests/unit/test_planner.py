@@ -1,0 +1,181 @@
+"""The A/B planner: sizes match statsmodels, inverse questions round-trip, bad forms name the field."""
+import math
+
+import pytest
+from hypothesis import given, settings, strategies as st
+from statsmodels.stats.power import NormalIndPower, TTestIndPower
+
+from experiment import planner
+from experiment.planner import PlanError, detectable_effect, power_for, resolve, sample_size
+
+DEFAULT = dict(alpha=0.05, power=0.8, mde=0.7, sd=15.0)
+GRID = [
+    dict(mde=mde, sd=sd, alpha=alpha, power=power, sided=sided, treatment_share=share)
+    for mde, sd in ((0.7, 15.0), (2.0, 15.0), (0.3, 4.0))
+    for alpha, power in ((0.05, 0.8), (0.01, 0.9), (0.1, 0.6))
+    for sided in (1, 2)
+    for share in (0.5, 0.2, 0.7)
+]
+
+
+def _alternative(sided):
+    return "two-sided" if sided == 2 else "larger"
+
+
+def test_default_design_needs_7209_per_arm():
+    plan = sample_size(**planner.load_economics())
+    assert (plan.n_control, plan.n_treatment, plan.total) == (7209, 7209, 14418)
+    assert plan.achieved_power >= 0.8 > power_for(7208, 7208, mde=0.7, sd=15.0)
+
+
+@pytest.mark.parametrize("case", GRID, ids=lambda c: "-".join(f"{v:g}" for v in c.values()))
+def test_sizes_are_statsmodels_normal_ind_power_rounded_up(case):
+    plan = sample_size(**case)
+    share = case["treatment_share"]
+    nobs1 = NormalIndPower().solve_power(effect_size=case["mde"] / case["sd"], alpha=case["alpha"],
+                                         power=case["power"], ratio=share / (1 - share),
+                                         alternative=_alternative(case["sided"]))
+    for ours, theirs in ((plan.n_control, nobs1), (plan.n_treatment, nobs1 * share / (1 - share))):
+        assert theirs - 1e-6 <= ours < theirs + 1 + 1e-6
+    assert plan.achieved_power >= case["power"]
+
+
+@pytest.mark.parametrize("case", GRID[::5], ids=lambda c: "-".join(f"{v:g}" for v in c.values()))
+def test_power_and_effect_match_statsmodels_at_any_size(case):
+    share, sided = case["treatment_share"], case["sided"]
+    n_control = 3001
+    ratio = share / (1 - share)
+    ours = power_for(n_control, n_control * ratio, mde=case["mde"], sd=case["sd"], alpha=case["alpha"], sided=sided)
+    theirs = NormalIndPower().power(case["mde"] / case["sd"], n_control, case["alpha"], ratio=ratio,
+                                    alternative=_alternative(sided))
+    assert ours == pytest.approx(theirs, rel=1e-9)
+    effect = detectable_effect(n_control, n_control * ratio, sd=case["sd"], alpha=case["alpha"],
+                               power=case["power"], sided=sided)
+    # statsmodels' own root finder stops at ~1e-5; its power function is exact
+    theirs = NormalIndPower().solve_power(None, n_control, case["alpha"], case["power"], ratio,
+                                          alternative=_alternative(sided))
+    assert effect / case["sd"] == pytest.approx(theirs, rel=1e-4)
+    assert NormalIndPower().power(effect / case["sd"], n_control, case["alpha"], ratio=ratio,
+                                  alternative=_alternative(sided)) == pytest.approx(case["power"], rel=1e-9)
+
+
+@pytest.mark.parametrize("sided, share", [(2, 0.5), (1, 0.5), (2, 0.3)])
+def test_close_to_the_t_test_at_large_n(sided, share):
+    """Welch is what runs; at thousands per arm its t and the z of the plan differ by a customer or two."""
+    plan = sample_size(**DEFAULT, sided=sided, treatment_share=share)
+    nobs1 = TTestIndPower().solve_power(0.7 / 15.0, alpha=0.05, power=0.8, ratio=share / (1 - share),
+                                        alternative=_alternative(sided))
+    assert abs(plan.n_control - nobs1) <= 2
+
+
+def test_far_tail_counts_in_two_sided_power():
+    """Both rejection regions: at a tiny effect the power is alpha, not alpha / 2."""
+    assert power_for(10, 10, mde=1e-9, sd=1.0, alpha=0.05, sided=2) == pytest.approx(0.05)
+    assert power_for(10, 10, mde=1e-9, sd=1.0, alpha=0.05, sided=1) == pytest.approx(0.05)
+    far = power_for(20, 20, mde=0.5, sd=1.0, sided=2) - power_for(20, 20, mde=0.5, sd=1.0, sided=1, alpha=0.025)
+    assert 0 < far < 1e-3
+
+
+@settings(max_examples=60, deadline=None)
+@given(n=st.integers(20, 2_000_000), ncp=st.floats(0.3, 4.5), sided=st.sampled_from([1, 2]))
+def test_round_trip_n_power_n(n, ncp, sided):
+    effect = ncp * math.sqrt(2 / n)  # sd 1: the non-centrality keeps power away from alpha and 1
+    power = float(power_for(n, n, mde=effect, sd=1.0, sided=sided))
+    plan = sample_size(mde=effect, sd=1.0, power=power - 1e-9, sided=sided)
+    assert (plan.n_control, plan.n_treatment) == (n, n)
+
+
+@settings(max_examples=60, deadline=None)
+@given(n=st.integers(20, 2_000_000), power=st.floats(0.1, 0.99), sided=st.sampled_from([1, 2]))
+def test_round_trip_n_effect_n(n, power, sided):
+    effect = float(detectable_effect(n, n, sd=15.0, power=power, sided=sided))
+    assert power_for(n, n, mde=effect, sd=15.0, sided=sided) == pytest.approx(power, abs=1e-9)
+    plan = sample_size(mde=effect * (1 + 1e-9), sd=15.0, power=power, sided=sided)
+    assert (plan.n_control, plan.n_treatment) == (n, n)
+
+
+def test_resolve_solves_the_empty_field():
+    assert resolve(**DEFAULT) == sample_size(**DEFAULT)
+    detect = resolve(**{**DEFAULT, "mde": None}, sample_size=20_000)
+    assert detect.mde == pytest.approx(float(detectable_effect(10_000, 10_000, sd=15.0)))
+    assert detect.mde < 0.7 and detect.achieved_power == pytest.approx(0.8)
+    weak = resolve(**{**DEFAULT, "power": None}, sample_size=10_000)
+    assert weak.power == weak.achieved_power == pytest.approx(float(power_for(5000, 5000, mde=0.7, sd=15.0)))
+    roomy = resolve(**DEFAULT, treatment_share=0.3, sample_size=30_000)
+    assert (roomy.n_control, roomy.n_treatment) == (21_000, 9_000) and roomy.achieved_power > 0.8
+
+
+@pytest.mark.parametrize("case", GRID, ids=lambda c: "-".join(f"{v:g}" for v in c.values()))
+def test_the_planners_own_total_is_accepted(case):
+    """Re-splitting the planned total by the share must not drop an arm below its size."""
+    plan = sample_size(**case)
+    again = resolve(**case, sample_size=plan.total)
+    assert again.n_control >= plan.n_control and again.n_treatment >= plan.n_treatment
+    assert again.achieved_power >= case["power"]
+
+
+@pytest.mark.parametrize("change, field, message", [
+    ({"alpha": 0}, "alpha", "strictly between 0 and 1, got 0"),
+    ({"alpha": 1.0}, "alpha", "strictly between 0 and 1"),
+    ({"alpha": float("nan")}, "alpha", "finite"),
+    ({"alpha": "five percent"}, "alpha", "expected a number"),
+    ({"alpha": True}, "alpha", "expected a number"),
+    ({"power": 1.0}, "power", "must be below 1.*infinitely many customers"),
+    ({"power": 0.05}, "power", "not above alpha 0.05.*must exceed alpha"),
+    ({"power": 0.01}, "power", "not above alpha"),
+    ({"power": float("inf")}, "power", "finite"),
+    ({"mde": 0}, "mde", "minimum effect of interest.*must be positive"),
+    ({"mde": -0.7}, "mde", "must be positive"),
+    ({"mde": 1e-5}, "mde", r"7.06e\+13 customers, more than 1e\+09.*too small relative to the noise"),
+    ({"mde": None}, "mde", "or a sample size"),
+    ({"power": None}, "power", "unless both mde and sample_size"),
+    ({"sd": 0}, "sd", "revenue sd.*must be positive"),
+    ({"sd": float("-inf")}, "sd", "finite"),
+    ({"sided": 3}, "sided", "expected 1 .* or 2"),
+    ({"sided": True}, "sided", "expected 1"),
+    ({"treatment_share": 0.0}, "treatment_share", "share of customers sent to treatment"),
+    ({"treatment_share": 1.2}, "treatment_share", "strictly between 0 and 1"),
+    ({"sample_size": 10_000}, "sample_size",
+     r"10,000 customers \(control 5,000 \+ treatment 5,000\) reach only 64.6% power.*"
+     r"control 7,209 \+ treatment 7,209 = 14,418 customers"),
+    ({"sample_size": 14_417.5}, "sample_size", "whole number"),
+    ({"sample_size": 2e9}, "sample_size", "between 4 and 1,000,000,000"),
+    ({"sample_size": 3}, "sample_size", "between 4"),
+    ({"sample_size": 100, "treatment_share": 0.999, "power": None}, "sample_size", "at least 2"),
+])
+def test_incoherent_settings_name_the_field(change, field, message):
+    form = {**DEFAULT, "sided": 2, "treatment_share": 0.5, "sample_size": None, **change}
+    with pytest.raises(PlanError, match=message) as caught:
+        resolve(**form)
+    assert caught.value.field == field
+    assert str(caught.value).startswith(f"{field}: ")
+
+
+def test_cli_prints_the_plan_from_economics(capsys):
+    assert planner.main([]) == 0
+    out = capsys.readouterr().out
+    assert "control 7,209 + treatment 7,209 = 14,418 customers" in out
+    assert "0.70 $/customer with 80% power" in out
+    assert "28,836              97.7%" in out  # the power curve at twice the plan
+
+
+def test_cli_defaults_come_from_the_economics_file(tmp_path, capsys):
+    economics = tmp_path / "economics.yaml"
+    economics.write_text("alpha: 0.1\npower: 0.9\nmin_effect: 1.5\nrevenue_sd: 10.0\ngain_if_buy: 15\n")
+    assert planner.main(["--economics", str(economics), "--split", "0.25", "--sided", "1"]) == 0
+    plan = sample_size(alpha=0.1, power=0.9, mde=1.5, sd=10.0, sided=1, treatment_share=0.25)
+    out = capsys.readouterr().out
+    assert f"control {plan.n_control:,} + treatment {plan.n_treatment:,} = {plan.total:,}" in out
+    assert "one-sided" in out and "alpha 0.1" in out and "25% to treatment" in out
+
+
+def test_cli_refuses_with_exit_code_2(capsys):
+    assert planner.main(["--n", "10000"]) == 2
+    assert "sample_size: 10,000 customers" in capsys.readouterr().err
+    assert planner.main(["--power", "0.03"]) == 2
+    assert "power: 0.03 is not above alpha" in capsys.readouterr().err
+
+
+def test_split_rounds_treatment_half_up():
+    assert planner.split(14_417, 0.5) == (7208, 7209)
+    assert planner.split(10, 0.25) == (7, 3)
