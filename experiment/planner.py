@@ -95,8 +95,7 @@ def detectable_effect(
 
 
 def sample_size(
-    *, mde: float, sd: float, alpha: float = 0.05, power: float = 0.8, sided: Sided = 2,
-    treatment_share: float = 0.5,
+    alpha: float, power: float, mde: float, sd: float, *, sided: Sided = 2, treatment_share: float = 0.5,
 ) -> Plan:
     """Smallest per-arm sizes with the requested power (validated like ``resolve``)."""
     return resolve(alpha=alpha, power=power, mde=mde, sd=sd, sided=sided, treatment_share=treatment_share)

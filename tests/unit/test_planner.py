@@ -81,7 +81,7 @@ def test_far_tail_counts_in_two_sided_power():
 def test_round_trip_n_power_n(n, ncp, sided):
     effect = ncp * math.sqrt(2 / n)  # sd 1: the non-centrality keeps power away from alpha and 1
     power = float(power_for(n, n, mde=effect, sd=1.0, sided=sided))
-    plan = sample_size(mde=effect, sd=1.0, power=power - 1e-9, sided=sided)
+    plan = sample_size(0.05, power - 1e-9, effect, 1.0, sided=sided)
     assert (plan.n_control, plan.n_treatment) == (n, n)
 
 
@@ -90,7 +90,7 @@ def test_round_trip_n_power_n(n, ncp, sided):
 def test_round_trip_n_effect_n(n, power, sided):
     effect = float(detectable_effect(n, n, sd=15.0, power=power, sided=sided))
     assert power_for(n, n, mde=effect, sd=15.0, sided=sided) == pytest.approx(power, abs=1e-9)
-    plan = sample_size(mde=effect * (1 + 1e-9), sd=15.0, power=power, sided=sided)
+    plan = sample_size(0.05, power, effect * (1 + 1e-9), 15.0, sided=sided)
     assert (plan.n_control, plan.n_treatment) == (n, n)
 
 
