@@ -16,6 +16,7 @@ from typing import Mapping, Optional
 import yaml
 
 from experiment.arrivals import Delay, Enrichment
+from experiment.planner import Plan, sample_size
 from experiment.response import ResponseModel
 from job.config import REPO_ROOT, ConfigError, _Section, _set_dotted
 
@@ -35,6 +36,11 @@ class Design:
     salt: str
     srm_p_value: float
 
+    def plan(self) -> Plan:
+        """The per-arm sample sizes; raises PlanError on an incoherent design."""
+        return sample_size(self.alpha, self.power, self.mde, self.sd, sided=self.sided,
+                           treatment_share=self.treatment_share)
+
 
 @dataclass(frozen=True)
 class PlatformConfig:
@@ -43,6 +49,7 @@ class PlatformConfig:
     decision_deadline_ms: int
     seed: int
     output_dir: Path
+    control_pmml: Path
 
 
 @dataclass(frozen=True)
@@ -96,7 +103,8 @@ def load_experiment(path: Path = DEFAULT_EXPERIMENT, economics_path: Path = DEFA
                 sessions=None if sessions is None else platform.integer("sessions", 2),
                 rate=_number(platform, "rate", 0),
                 decision_deadline_ms=platform.integer("decision_deadline_ms", 1),
-                seed=platform.integer("seed", 0), output_dir=platform.path("output_dir")),
+                seed=platform.integer("seed", 0), output_dir=platform.path("output_dir"),
+                control_pmml=platform.path("control_pmml")),
             enrichment=Enrichment(
                 demographic=_delay(enrichment.section("demographic")),
                 historic=_delay(enrichment.section("historic")),

@@ -1,0 +1,341 @@
+"""The local A/B platform: runs the experiment against the live job and the local broker.
+
+    python -m experiment.platform [--sessions N] [--set section.key=value ...]
+
+It plays the part of silocompro.com's experimentation platform: customers arrive,
+each is assigned to an arm by a salted hash of its uuid, the two enrichment pipelines
+publish the session's halves to Kafka (independent delays, reordering, duplicates, now
+and then a missing half), the original age/sex targeting decides for control customers
+(pmml/baseline.pmml, scored here) and the job decides for treatment customers (read
+from its prediction topic; a decision that misses the deadline counts as "don't show").
+Each session's revenue is simulated (experiment/response.py) and the run stops at the
+planned sample size, then the analysis and the report are written.
+"""
+from __future__ import annotations
+
+import argparse
+import hmac
+import json
+import random
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+import pandas as pd
+from confluent_kafka import Producer
+
+from experiment import analysis, planner, report
+from experiment.arrivals import Schedule, schedule
+from experiment.assignment import CONTROL, TREATMENT, arm_of
+from experiment.config import ExperimentConfig, load_experiment
+from experiment.response import draw_outcomes, revenue, true_effect
+from job.config import Config, ConfigError, load_config, parse_set_flags, read_token
+from job.decision import decide
+from job.local import traffic
+from job.model import ModelError, load_spec, open_scorer
+from job.schema import DEMOGRAPHIC_FIELDS, LABEL, PRODUCT_FIELDS, feature_row
+
+JOB, BASELINE, MISSING = "job", "baseline", "missing"
+
+
+@dataclass
+class Tally:
+    """What the platform saw on the prediction topic, beyond the decisions it used."""
+
+    job_decisions: int = 0
+    missing: int = 0  # treatment sessions without a decision by the deadline
+    after_deadline: int = 0  # decisions that arrived too late to be used
+    duplicates: int = 0  # further decisions for a session already decided
+    wrong_token: int = 0  # ignored: not from the job this experiment issued the token to
+    unreadable: int = 0  # predictions that are not the contract's JSON
+    latencies_ms: list[float] = field(default_factory=list)  # session start -> decision received
+
+    def as_dict(self) -> dict:
+        lat = np.array(self.latencies_ms) if self.latencies_ms else np.array([np.nan])
+        summary = {k: v for k, v in asdict(self).items() if k != "latencies_ms"}
+        return {**summary, **{f"latency_ms_p{q}": float(np.nanpercentile(lat, q)) for q in (50, 95, 99)}}
+
+
+def visible_rows(customers: list[dict], missing_side: dict[int, str]) -> list[dict]:
+    """Each session's model input as the job sees it: a half never published is unknown."""
+    rows = []
+    for customer in customers:
+        lost = missing_side.get(int(customer["uuid"]))
+        demo = None if lost == traffic.DEMOGRAPHIC else {k: customer[k] for k in DEMOGRAPHIC_FIELDS}
+        products = None if lost == traffic.HISTORIC else {k: customer[k] for k in PRODUCT_FIELDS}
+        rows.append(feature_row(demo, products))
+    return rows
+
+
+def offline_decisions(pmml: Path, rows: list[dict], safe_default: int = 0) -> np.ndarray:
+    """Show (1) or not (0) per row, scored here with the same loader and checks as the job."""
+    spec = load_spec(pmml, pmml.with_suffix(".json"))
+    scorer = open_scorer(spec)
+    try:
+        probabilities = scorer.score_batch(rows)
+    finally:
+        scorer.close()
+    return np.array([decide(p, spec.threshold, safe_default) for p in probabilities], dtype=np.int8)
+
+
+class Platform:
+    def __init__(self, cfg: ExperimentConfig, job_cfg: Config, token: str, sessions: int, show_progress: bool = True):
+        self.cfg, self.job_cfg, self.token = cfg, job_cfg, token
+        self.plan = cfg.design.plan()
+        self.sessions = sessions
+        self.show_progress = show_progress
+        # fresh uuids per run: no clash with join state that earlier runs left in the job
+        uuid_base = int(time.time() * 1000) * 1000
+        self.customers = traffic.customers(sessions, cfg.platform.seed, uuid_base)
+        self.uuids = np.array([int(c["uuid"]) for c in self.customers])
+        self.index = {int(u): i for i, u in enumerate(self.uuids)}
+        self.arms = np.array([arm_of(u, cfg.design.treatment_share, cfg.design.salt) for u in self.uuids])
+        self.schedule: Schedule = schedule(self.customers, cfg.platform.rate, cfg.enrichment, cfg.platform.seed)
+        self.outcomes = draw_outcomes(cfg.response, np.array([c[LABEL] for c in self.customers]), cfg.platform.seed)
+        self.decision = np.zeros(sessions, dtype=np.int8)
+        self.source = np.full(sessions, "", dtype=object)
+        self.decided_at = np.full(sessions, np.nan)
+        self.tally = Tally()
+        self.deadline = cfg.platform.decision_deadline_ms / 1000
+
+    def prepare(self) -> None:
+        """Both models' offline decisions: the control decisions, and the ground truth the
+        job's decisions and the estimate are checked against."""
+        rows = visible_rows(self.customers, self.schedule.missing_side)
+        self.baseline = offline_decisions(self.cfg.platform.control_pmml, rows)
+        self.model_offline = offline_decisions(self.job_cfg.model.pmml, rows)
+        control = self.arms == CONTROL
+        self.decision[control] = self.baseline[control]
+        self.source[control] = BASELINE
+        self.decided_at[control] = self.schedule.starts[control]  # the original system decides at once
+
+    def connect(self) -> None:
+        """The reader starts at the prediction topic's current end: whatever the job writes
+        from now on is seen, earlier runs' decisions are not read again."""
+        bootstrap = self.job_cfg.kafka.bootstrap_servers
+        self.reader = traffic.TopicReader(bootstrap, self.job_cfg.kafka.topics.prediction, from_end=True)
+        self.producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 2})
+        self.topics = {traffic.DEMOGRAPHIC: self.job_cfg.kafka.topics.demographic,
+                       traffic.HISTORIC: self.job_cfg.kafka.topics.historic}
+
+    def wait_for_job(self, timeout: float = 180.0) -> None:
+        """Probe sessions until the job answers: sessions started before it serves would
+        all miss their deadline and bias the treatment arm towards "don't show"."""
+        probe = traffic.customers(1, seed=0, uuid_base=int(self.uuids[0]) - 1)[0]  # not in the experiment
+        rng, give_up = random.Random(0), time.monotonic() + timeout
+        while time.monotonic() < give_up:
+            for side, encode in ((traffic.DEMOGRAPHIC, traffic.demographic_message),
+                                 (traffic.HISTORIC, traffic.historic_message)):
+                self._produce(self.topics[side], traffic.Message(side, probe["uuid"], encode(probe, rng)))
+            self.producer.flush(10)
+            for _, record in self.reader.poll(3.0):
+                body = _contract(record)
+                if body and body[0] == probe["uuid"]:
+                    if not _same(body[2], self.token):
+                        raise PlatformError("the job answers with a different token than this experiment's; "
+                                            "submit it with the experiment's token (SILOCOMPRO_TOKEN[_FILE])")
+                    return
+        raise PlatformError(f"no decision from the job on {self.job_cfg.kafka.topics.prediction} within "
+                            f"{timeout:.0f} s: is it running (make status) and reading "
+                            f"{self.job_cfg.kafka.bootstrap_servers}?")
+
+    def run(self) -> pd.DataFrame:
+        """Publish on schedule, read decisions as they come, expire the overdue ones."""
+        pending = {int(u) for u in self.uuids[self.arms == TREATMENT]}
+        due = iter(sorted(pending, key=lambda u: self.schedule.starts[self.index[u]]))
+        next_due = next(due, None)
+        messages, sent = self.schedule.messages, 0
+        start, start_wall, last_shown = time.monotonic(), time.time(), 0.0
+        try:
+            while sent < len(messages) or pending:
+                now = time.monotonic() - start
+                while sent < len(messages) and messages[sent].at <= now:
+                    self._produce(self.topics[messages[sent].message.side], messages[sent].message)
+                    sent += 1
+                self.producer.poll(0)
+                for received, record in self.reader.poll(0.02):
+                    self._take(record, received - start_wall, pending)
+                while next_due is not None and self.schedule.starts[self.index[next_due]] + self.deadline <= now:
+                    if next_due in pending:
+                        pending.discard(next_due)
+                        self._finish(next_due, 0, MISSING, self.schedule.starts[self.index[next_due]] + self.deadline)
+                        self.tally.missing += 1
+                    next_due = next(due, None)
+                if self.show_progress and now - last_shown >= 1.0:
+                    last_shown = now
+                    self._progress(now)
+        finally:
+            self.close()
+        if self.show_progress:
+            self._progress(time.monotonic() - start)
+            print()
+        return self.sessions_frame()
+
+    def close(self) -> None:
+        self.producer.flush(30)
+        self.reader.close()
+
+    def _produce(self, topic: str, message: traffic.Message) -> None:
+        while True:
+            try:
+                self.producer.produce(topic, key=str(message.uuid).encode(), value=message.payload)
+                return
+            except BufferError:  # local queue full: let it drain
+                self.producer.poll(0.05)
+
+    def _take(self, record, at: float, pending: set[int]) -> None:
+        body = _contract(record)
+        if body is None:
+            self.tally.unreadable += 1
+            return
+        uuid, value, token = body
+        if uuid not in self.index:
+            return  # another run's or another experiment's customer
+        if not _same(token, self.token):
+            self.tally.wrong_token += 1
+            return
+        i = self.index[uuid]
+        if self.arms[i] == CONTROL:
+            return  # the job decides for everybody; control customers get the original targeting
+        if uuid not in pending:
+            if self.source[i] == MISSING:
+                self.tally.after_deadline += 1
+            else:
+                self.tally.duplicates += 1
+            return
+        pending.discard(uuid)
+        if at > self.schedule.starts[i] + self.deadline:  # read before the expiry sweep reached it
+            self._finish(uuid, 0, MISSING, self.schedule.starts[i] + self.deadline)
+            self.tally.missing += 1
+            self.tally.after_deadline += 1
+            return
+        self._finish(uuid, value, JOB, at)
+        self.tally.job_decisions += 1
+        self.tally.latencies_ms.append((at - self.schedule.starts[i]) * 1000)
+
+    def _finish(self, uuid: int, value: int, source: str, at: float) -> None:
+        i = self.index[uuid]
+        self.decision[i], self.source[i], self.decided_at[i] = value, source, at
+
+    def _progress(self, now: float) -> None:
+        started = int(np.searchsorted(self.schedule.starts, now))
+        done = ~np.isnan(self.decided_at) & (np.arange(self.sessions) < started)
+        frame = self.sessions_frame()[done]
+        effect = ""
+        per_arm = frame["arm"].value_counts()
+        if min(per_arm.get(CONTROL, 0), per_arm.get(TREATMENT, 0)) >= 2:
+            w = analysis.welch(frame.loc[frame.arm == CONTROL, "revenue"].to_numpy(),
+                               frame.loc[frame.arm == TREATMENT, "revenue"].to_numpy(),
+                               alpha=self.cfg.design.alpha, sided=self.cfg.design.sided)
+            effect = f" | effect {w.diff:+.2f} $ [{w.ci_lower:+.2f}, {w.ci_upper:+.2f}]"
+        width = 24
+        filled = int(width * min(started, self.sessions) / self.sessions)
+        print(f"\r[{'#' * filled}{'.' * (width - filled)}] {started:,}/{self.sessions:,} sessions"
+              f" | control {per_arm.get(CONTROL, 0):,} treatment {per_arm.get(TREATMENT, 0):,}"
+              f" | job {self.tally.job_decisions:,} missing {self.tally.missing:,}{effect}   ",
+              end="", flush=True)
+
+    def sessions_frame(self) -> pd.DataFrame:
+        shown = self.decision.astype(bool)
+        return pd.DataFrame({
+            "uuid": self.uuids, "arm": self.arms, "started_at": self.schedule.starts,
+            "decided_at": self.decided_at, "decision": self.decision, "source": self.source,
+            "missing_side": [self.schedule.missing_side.get(int(u), "") for u in self.uuids],
+            "buys_if_shown": self.outcomes.buys_if_shown, "pre_revenue": self.outcomes.pre_revenue,
+            "revenue": revenue(self.cfg.response, self.outcomes, shown),
+        })
+
+    def ground_truth(self) -> dict:
+        """What the simulation knows and a real experiment would not."""
+        treated = self.arms == TREATMENT
+        by_job = treated & (self.source == JOB)
+        return {
+            "true_effect": true_effect(self.cfg.response, self.outcomes, self.model_offline, self.baseline),
+            "job_vs_offline_disagreements": int(np.sum(self.decision[by_job] != self.model_offline[by_job])),
+            "job_decisions_checked": int(by_job.sum()),
+        }
+
+
+class PlatformError(RuntimeError):
+    """The experiment cannot run; the message says what to do."""
+
+
+def _contract(record) -> Optional[tuple[int, int, str]]:
+    """(uuid, value, token) of a prediction that honours the contract, else None."""
+    try:
+        body = json.loads(record.value())
+        uuid, value, token = body["uuid"], body["value"], body["token"]
+    except (ValueError, TypeError, KeyError, RecursionError):
+        return None
+    ok = isinstance(uuid, int) and value in (0, 1) and isinstance(token, str)
+    return (uuid, int(value), token) if ok else None
+
+
+def _same(a: str, b: str) -> bool:
+    """Constant-time: the comparison must not leak how much of a guessed token is right."""
+    return hmac.compare_digest(a.encode(), b.encode())
+
+
+def main(argv: Optional[list[str]] = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sessions", type=int, help="run this many sessions instead of the planned sample size")
+    parser.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
+                        help="override conf/experiment.yaml (repeatable)")
+    parser.add_argument("--quiet", action="store_true", help="no progress line")
+    args = parser.parse_args(argv)
+    try:
+        cfg = load_experiment(overrides=parse_set_flags(args.set))
+        job_cfg = load_config()
+        token = read_token(job_cfg)
+        plan = cfg.design.plan()
+    except (ConfigError, planner.PlanError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    sessions = args.sessions or cfg.platform.sessions or plan.total
+    print(f"planned sample: control {plan.n_control:,} + treatment {plan.n_treatment:,} = {plan.total:,} customers "
+          f"(alpha {cfg.design.alpha}, power {cfg.design.power}, effect {cfg.design.mde} $, sd {cfg.design.sd} $)")
+    if sessions < plan.total:
+        print(f"running {sessions:,} sessions only: a quick look, underpowered for the planned effect")
+    platform = Platform(cfg, job_cfg, token, sessions, show_progress=not args.quiet)
+    try:
+        platform.prepare()
+    except ModelError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    platform.connect()
+    try:
+        print(f"waiting for the job to answer on {job_cfg.kafka.topics.prediction} ...", flush=True)
+        platform.wait_for_job()
+    except PlatformError as err:
+        print(f"error: {err}", file=sys.stderr)
+        platform.close()
+        return 2
+    print(f"publishing to {job_cfg.kafka.bootstrap_servers} at {cfg.platform.rate:g} sessions/s; "
+          f"decisions from {job_cfg.kafka.topics.prediction} (deadline {cfg.platform.decision_deadline_ms} ms)")
+    sessions_df = platform.run()
+    out = cfg.platform.output_dir / time.strftime("%Y%m%dT%H%M%S")
+    out.mkdir(parents=True, exist_ok=True)
+    sessions_df.to_csv(out / "sessions.csv", index=False)
+    result = analysis.analyse(sessions_df, plan, srm_threshold=cfg.design.srm_p_value)
+    summary = {"analysis": result.as_dict(), "platform": platform.tally.as_dict(),
+               "ground_truth": platform.ground_truth(), "sessions": sessions,
+               "config": json.loads(json.dumps(asdict(cfg), default=str))}
+    (out / "result.json").write_text(json.dumps(summary, indent=2))
+    report.write(out, sessions_df, result, summary)
+    print("\n".join(analysis.summary_lines(result)))
+    t = platform.tally
+    print(f"job decisions {t.job_decisions:,}, missing by the deadline {t.missing:,} (counted as not shown), "
+          f"late {t.after_deadline:,}, duplicates {t.duplicates:,}, wrong token {t.wrong_token:,}; "
+          f"latency p50 {summary['platform']['latency_ms_p50']:.0f} ms, p99 {summary['platform']['latency_ms_p99']:.0f} ms")
+    truth = summary["ground_truth"]
+    print(f"simulation's true effect {truth['true_effect']:+.3f} $/customer; job decisions that differ from an offline "
+          f"scoring of the same model: {truth['job_vs_offline_disagreements']} of {truth['job_decisions_checked']:,}")
+    print(f"report: {out / 'report.html'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
