@@ -60,6 +60,23 @@ class Schedule:
     starts: np.ndarray  # session start per customer, seconds, ascending
     messages: list[Scheduled]  # sorted by ``at``
     missing_side: dict[int, str]  # uuid -> the side that was never published
+    first_published: dict[tuple[int, str], float]  # (uuid, side) -> first publication, seconds
+
+    def complete_at(self, uuid: int) -> Optional[float]:
+        """When the session's second half was first published (None: it never was)."""
+        if uuid in self.missing_side:
+            return None
+        return max(self.first_published[(uuid, DEMOGRAPHIC)], self.first_published[(uuid, HISTORIC)])
+
+    def unseen_side(self, uuid: int, join_timeout: float) -> Optional[str]:
+        """The half a job with this join timeout decides without: never published, or
+        published more than ``join_timeout`` seconds after the first half."""
+        if uuid in self.missing_side:
+            return self.missing_side[uuid]
+        demo, hist = self.first_published[(uuid, DEMOGRAPHIC)], self.first_published[(uuid, HISTORIC)]
+        if abs(demo - hist) <= join_timeout:
+            return None
+        return DEMOGRAPHIC if demo > hist else HISTORIC
 
 
 def session_starts(n: int, rate: float, rng: np.random.Generator) -> np.ndarray:
@@ -97,4 +114,7 @@ def schedule(customers: list[dict], rate: float, enrichment: Enrichment, seed: i
             if duplicate[side][i]:
                 messages.append(Scheduled(float(starts[i] + redelivery[side][i]), message))
     messages.sort(key=lambda s: s.at)
-    return Schedule(starts, messages, missing_side)
+    first: dict[tuple[int, str], float] = {}
+    for item in messages:
+        first.setdefault((item.message.uuid, item.message.side), item.at)
+    return Schedule(starts, messages, missing_side, first)

@@ -66,6 +66,14 @@ def test_schedule_reorders_duplicates_and_drops_halves_and_payloads_parse_back()
     historic_first = np.mean([first[(u, HISTORIC)] < first[(u, DEMOGRAPHIC)] for u in both])
     assert 0.1 < historic_first < 0.5  # the slower pipeline still wins now and then
 
+    for uuid in both:
+        gap = first[(uuid, HISTORIC)] - first[(uuid, DEMOGRAPHIC)]
+        assert plan.complete_at(uuid) == max(first[(uuid, HISTORIC)], first[(uuid, DEMOGRAPHIC)])
+        assert plan.unseen_side(uuid, 0.5) == (None if abs(gap) <= 0.5 else HISTORIC if gap > 0 else DEMOGRAPHIC)
+    assert sum(plan.unseen_side(u, 0.5) is not None for u in both) > 0
+    for uuid, side in plan.missing_side.items():
+        assert plan.complete_at(uuid) is None and plan.unseen_side(uuid, 0.5) == side
+
     by_uuid = {c["uuid"]: c for c in people}
     for s in plan.messages[:500]:
         c = by_uuid[s.message.uuid]
