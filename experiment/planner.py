@@ -12,8 +12,9 @@ including the far tail of the two-sided test, as statsmodels' ``NormalIndPower``
 Sizes are solved on the continuous scale and rounded up per arm (statsmodels' convention),
 so the achieved power is never below the requested one.
 
-``python -m experiment.planner`` prints the plan for conf/economics.yaml; every setting can be
-overridden on the command line (``--help``).
+``python -m experiment.planner`` prints the plan for the configured design (conf/economics.yaml
+and the design section of conf/experiment.yaml); every setting can be overridden on the
+command line (``--help``).
 """
 from __future__ import annotations
 
@@ -25,12 +26,9 @@ from pathlib import Path
 from typing import Any, Literal, Sequence
 
 import numpy as np
-import yaml
 from scipy.optimize import brentq
 from scipy.stats import norm
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_ECONOMICS = REPO_ROOT / "conf" / "economics.yaml"
 MAX_CUSTOMERS = 1_000_000_000
 MIN_PER_ARM = 2  # a variance needs two observations per arm
 
@@ -272,33 +270,33 @@ def describe(plan: Plan, curve: Sequence[float] = (0.25, 0.5, 0.75, 1.0, 1.5, 2.
     return lines
 
 
-def load_economics(path: Path | str = DEFAULT_ECONOMICS) -> dict[str, float]:
-    """alpha, power, mde and sd from conf/economics.yaml (keys alpha, power, min_effect, revenue_sd)."""
-    with Path(path).open() as fh:
-        raw = yaml.safe_load(fh) or {}
-    missing = [key for key in ("alpha", "power", "min_effect", "revenue_sd") if key not in raw]
-    if missing:
-        raise KeyError(f"{path}: missing {', '.join(missing)}")
-    return {"alpha": raw["alpha"], "power": raw["power"], "mde": raw["min_effect"], "sd": raw["revenue_sd"]}
-
-
 def main(argv: Sequence[str] | None = None) -> int:
+    from experiment.config import DEFAULT_ECONOMICS, load_experiment  # the config module builds on this one
+    from job.config import ConfigError
+
     parser = argparse.ArgumentParser(prog="python -m experiment.planner", description=__doc__.split("\n")[0])
-    parser.add_argument("--economics", default=str(DEFAULT_ECONOMICS), help="defaults file (%(default)s)")
+    parser.add_argument("--economics", default=str(DEFAULT_ECONOMICS), help="alpha, power, min_effect, "
+                                                                            "revenue_sd (%(default)s)")
     parser.add_argument("--alpha", type=float, help="significance level")
     parser.add_argument("--power", type=float, help="power to detect the minimum effect")
     parser.add_argument("--mde", type=float, help="minimum effect of interest, $/customer")
     parser.add_argument("--sd", type=float, help="sd of revenue per customer-session, $")
-    parser.add_argument("--sided", type=int, default=2, help="1: treatment > control, 2: any difference")
-    parser.add_argument("--split", type=float, default=0.5, help="share of customers sent to treatment")
+    parser.add_argument("--sided", type=int, help="1: treatment > control, 2: any difference")
+    parser.add_argument("--split", type=float, help="share of customers sent to treatment")
     parser.add_argument("--n", type=float, help="total customers available (both arms): plan with these "
                                                 "instead, refused if they cannot reach the power")
     args = parser.parse_args(argv)
-    settings = load_economics(args.economics)
-    settings.update({key: getattr(args, key) for key in ("alpha", "power", "mde", "sd")
-                     if getattr(args, key) is not None})
     try:
-        plan = resolve(**settings, sided=args.sided, treatment_share=args.split, sample_size=args.n)
+        design = load_experiment(economics_path=Path(args.economics)).design
+    except ConfigError as exc:
+        print(f"planner: {exc}", file=sys.stderr)
+        return 2
+    settings = {"alpha": design.alpha, "power": design.power, "mde": design.mde, "sd": design.sd,
+                "sided": design.sided, "split": design.treatment_share}
+    settings.update({key: value for key, value in vars(args).items() if key in settings and value is not None})
+    try:
+        plan = resolve(alpha=settings["alpha"], power=settings["power"], mde=settings["mde"], sd=settings["sd"],
+                       sided=settings["sided"], treatment_share=settings["split"], sample_size=args.n)
     except PlanError as exc:
         print(f"planner: {exc}", file=sys.stderr)
         return 2

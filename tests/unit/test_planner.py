@@ -6,6 +6,7 @@ from hypothesis import given, settings, strategies as st
 from statsmodels.stats.power import NormalIndPower, TTestIndPower
 
 from experiment import planner
+from experiment.config import load_experiment
 from experiment.planner import PlanError, detectable_effect, power_for, resolve, sample_size
 
 DEFAULT = dict(alpha=0.05, power=0.8, mde=0.7, sd=15.0)
@@ -23,7 +24,8 @@ def _alternative(sided):
 
 
 def test_default_design_needs_7209_per_arm():
-    plan = sample_size(**planner.load_economics())
+    design = load_experiment(environ={}).design
+    plan = sample_size(design.alpha, design.power, design.mde, design.sd)
     assert (plan.n_control, plan.n_treatment, plan.total) == (7209, 7209, 14418)
     assert plan.achieved_power >= 0.8 > power_for(7208, 7208, mde=0.7, sd=15.0)
 
@@ -161,7 +163,7 @@ def test_cli_prints_the_plan_from_economics(capsys):
 
 def test_cli_defaults_come_from_the_economics_file(tmp_path, capsys):
     economics = tmp_path / "economics.yaml"
-    economics.write_text("alpha: 0.1\npower: 0.9\nmin_effect: 1.5\nrevenue_sd: 10.0\ngain_if_buy: 15\n")
+    economics.write_text("alpha: 0.1\npower: 0.9\nmin_effect: 1.5\nrevenue_sd: 10.0\ngain_if_buy: 15\nloss_if_not: 2.5\n")
     assert planner.main(["--economics", str(economics), "--split", "0.25", "--sided", "1"]) == 0
     plan = sample_size(alpha=0.1, power=0.9, mde=1.5, sd=10.0, sided=1, treatment_share=0.25)
     out = capsys.readouterr().out
