@@ -14,6 +14,8 @@ from typing import Any, Literal, Mapping, Optional
 
 import yaml
 
+from job.model import ENGINES
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_CONFIG = REPO_ROOT / "conf" / "job.yaml"
 ENV_PREFIX = "SILOCOMPRO__"
@@ -67,7 +69,7 @@ class ModelConfig:
     metadata: Path
     threshold: Optional[float]
     safe_default: int
-    engine: Literal["pypmml"]
+    engine: Literal["compiled", "pypmml"]
 
 
 @dataclass(frozen=True)
@@ -249,7 +251,7 @@ def _build(raw: dict) -> Config:
             metadata=model.path("metadata", default=pmml.with_suffix(".json")),
             threshold=None if threshold is None else float(threshold),
             safe_default=safe_default,
-            engine=model.choice("engine", ("pypmml",)),
+            engine=model.choice("engine", ENGINES),
         ),
         max_message_bytes=parsing.integer("max_message_bytes", 64),
         token_env=token.text("env"),

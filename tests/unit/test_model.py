@@ -3,15 +3,23 @@ import json
 
 import pytest
 
-from job.model import ModelError, check_inputs, load_spec, open_scorer, verification, verify_scores
+import math
+
+import numpy as np
+
+from job.config import ConfigError, load_config
+from job.model import (
+    ENGINES, CompiledScorer, ModelError, PypmmlScorer, check_inputs, check_model, check_parity, load_spec, open_scorer,
+    sample_rows, split_values, verification, verify_scores,
+)
 from job.schema import feature_row
 from tests.conftest import FIXTURES
 
 
-@pytest.fixture(scope="module")
-def scorer():
+@pytest.fixture(scope="module", params=ENGINES)
+def scorer(request):
     spec = load_spec(FIXTURES / "model.pmml", FIXTURES / "model.json")
-    opened = open_scorer(spec)
+    opened = open_scorer(spec, request.param)
     yield opened
     opened.close()
 
@@ -94,3 +102,74 @@ def test_verify_scores_rule():
         verify_scores([0.5], [0.51], precision=1e-6, zero=1e-16)
     with pytest.raises(ModelError, match="no score"):
         verify_scores([0.5], [None], precision=1e-6, zero=1e-16)
+
+
+def test_engine_comes_from_the_spec_or_the_call():
+    spec = load_spec(FIXTURES / "model.pmml", FIXTURES / "model.json")
+    assert spec.engine == "compiled" and isinstance(open_scorer(spec), CompiledScorer)
+    pypmml_spec = load_spec(FIXTURES / "model.pmml", FIXTURES / "model.json", engine="pypmml")
+    reference = open_scorer(pypmml_spec)
+    assert isinstance(reference, PypmmlScorer)
+    reference.close()
+    with pytest.raises(ModelError, match="unknown scoring engine 'jpmml'"):
+        load_spec(FIXTURES / "model.pmml", FIXTURES / "model.json", engine="jpmml")
+    with pytest.raises(ModelError, match="unknown scoring engine 'jpmml'"):
+        open_scorer(spec, "jpmml")
+
+
+def test_config_chooses_the_engine():
+    assert load_config(environ={}).model.engine == "compiled"
+    assert load_config(overrides={"model.engine": "pypmml"}, environ={}).model.engine == "pypmml"
+    with pytest.raises(ConfigError, match="model.engine: expected one of compiled, pypmml, got 'fast'"):
+        load_config(overrides={"model.engine": "fast"}, environ={})
+
+
+def test_submission_check_reports_parity_with_pypmml():
+    spec = load_spec(FIXTURES / "model.pmml", FIXTURES / "model.json")
+    assert check_model(spec).startswith("engine compiled, max |difference| from pypmml")
+    assert check_model(load_spec(FIXTURES / "model.pmml", FIXTURES / "model.json", engine="pypmml")) == "engine pypmml"
+
+
+def test_parity_failure_names_the_worst_row_and_difference(monkeypatch):
+    spec = load_spec(FIXTURES / "model.pmml", FIXTURES / "model.json")
+    honest = CompiledScorer.score_batch
+
+    def off_on_row_17(self, rows):
+        scores = honest(self, rows)
+        if len(rows) > 100:  # the parity sample, not the load-time verification
+            scores[17] += 2e-9
+            scores[40] += 1e-9
+        return scores
+
+    monkeypatch.setattr(CompiledScorer, "score_batch", off_on_row_17)
+    expected = r"engine 'compiled' differs from pypmml by 2e-09 \(> 1e-09\) on verification row 17 \[age="
+    with pytest.raises(ModelError, match=expected):
+        check_parity(spec, sample=200)
+
+
+def test_pypmml_json_calls_score_exactly_as_its_list_calls():
+    """The reference engine now sends JSON; its list call (per field over Py4J) is the
+    unambiguous original, including infinities and NaN."""
+    spec = load_spec(FIXTURES / "model.pmml", FIXTURES / "model.json")
+    reference = open_scorer(spec, "pypmml")
+    try:
+        rows = sample_rows(60, seed=5, splits=split_values(spec.pmml_text))
+        rows[0] = {**rows[0], "age": math.inf, "cat36": -math.inf, "man": math.nan}
+        names, index = reference.model.inputNames, reference.model.outputNames.index(spec.output_field)
+        listed = [reference.model.predict([None if row.get(n) != row.get(n) else row.get(n) for n in names])[index]
+                  for row in rows]
+        assert np.array_equal(reference.score_batch(rows), np.array(listed, dtype=float))
+        assert reference.score(rows[0]) == listed[0]
+    finally:
+        reference.close()
+
+
+def test_sample_rows_are_deterministic_and_cover_the_hard_cases():
+    splits = split_values((FIXTURES / "model.pmml").read_text())
+    rows = sample_rows(400, seed=11, splits=splits)
+    assert rows == sample_rows(400, seed=11, splits=splits)
+    values = [value for row in rows for value in row.values()]
+    assert any(value is None for value in values) and any(value == math.inf for value in values)
+    assert any(row["age"] is None and row["cat0"] is not None for row in rows)
+    assert any(row["cat0"] is None and row["age"] is not None for row in rows)
+    assert any(math.nextafter(split, math.inf) == row["age"] for row in rows for split in splits["age"])
