@@ -9,7 +9,7 @@ if __package__ in (None, ""):  # run as a script by `flink run -py job/main.py`
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from job.config import DEFAULT_CONFIG, ConfigError, load_config, parse_set_flags, read_token  # noqa: E402
-from job.model import ModelError, load_spec, open_scorer  # noqa: E402
+from job.model import ModelError, check_model, load_spec  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -22,13 +22,13 @@ def main(argv: list[str] | None = None) -> int:
     try:
         cfg = load_config(args.config, parse_set_flags(args.set))
         token = read_token(cfg)
-        spec = load_spec(cfg.model.pmml, cfg.model.metadata, cfg.model.threshold)
-        open_scorer(spec).close()  # fail here, at submission, not on a TaskManager
+        spec = load_spec(cfg.model.pmml, cfg.model.metadata, cfg.model.threshold, cfg.model.engine)
+        engine = check_model(spec)  # fail here, at submission, not on a TaskManager
     except (ConfigError, ModelError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     print(
-        f"model {spec.name} {spec.version} verified (threshold {spec.threshold:.4f}); "
+        f"model {spec.name} {spec.version} verified (threshold {spec.threshold:.4f}; {engine}); "
         f"kafka {cfg.kafka.bootstrap_servers}: {cfg.kafka.topics.demographic} + {cfg.kafka.topics.historic} "
         f"-> {cfg.kafka.topics.prediction} (dead letters: {cfg.kafka.topics.dead_letter})",
         flush=True,

@@ -5,6 +5,7 @@
 """
 from __future__ import annotations
 
+import math
 import os
 import sys
 import time
@@ -91,8 +92,9 @@ class Decide(MapFunction):
         try:
             probability = self.scorer.score(row)
         except Exception:  # a record the engine cannot score gets the safe default, never a crash
+            probability = math.nan
+        if math.isnan(probability):  # failed, or the model predicts nothing for this record
             self.failed.inc()
-            probability = None
         return decide(probability, self.spec.threshold, self.safe_default)
 
     def close(self):
