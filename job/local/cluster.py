@@ -1,11 +1,13 @@
 """Local standalone Flink cluster from the PyFlink wheel, and job submission to it.
 
-    python -m job.local.cluster up|down|status|submit|jobs
+    python -m job.local.cluster up|down|status|submit|jobs|stop|metrics
+    python -m job.local.cluster kill-taskmanager|start-taskmanager   (fault injection)
 
 The wheel carries a full Flink distribution (bin/, lib/, opt/). This module renders the
 repo's flink-conf.yaml into the config.yaml that Flink 2.0 reads, builds a lib dir that
 adds flink-python (thread mode on a TaskManager needs it there), and runs the wheel's own
-jobmanager.sh / taskmanager.sh / flink scripts with those directories.
+jobmanager.sh / taskmanager.sh / flink scripts with those directories. Everything else
+(jobs, savepoints, metrics) goes through the REST API, as it would on a remote cluster.
 """
 from __future__ import annotations
 
@@ -13,13 +15,15 @@ import argparse
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
 import urllib.request
 from pathlib import Path
 
-from job.config import REPO_ROOT, worker_pythonpath
+from job import sessions
+from job.config import REPO_ROOT, load_config, worker_pythonpath
 from job.local import processes
 
 FLINK_HOME = Path(__import__("pyflink").__file__).parent
@@ -27,6 +31,10 @@ FLINK_DIR = processes.RUN_DIR / "flink"
 CONF_DIR = FLINK_DIR / "conf"
 LIB_DIR = FLINK_DIR / "lib"
 PORT_DEFAULTS = {"REST_PORT": 8081, "RPC_PORT": 6123, "TM_RPC_PORT": 6122, "BLOB_PORT": 6124}
+ACTIVE_STATES = ("RUNNING", "CREATED", "RESTARTING", "INITIALIZING")
+# The job's own metrics (README, "Join semantics"), as `metrics` reports them.
+JOB_METRICS = (*(f"sessions_{event}" for event in sessions.EVENTS), "messages_accepted", "messages_dead_lettered",
+               "decisions", "decisions_shown", "scoring_errors")
 
 
 def ports() -> dict[str, int]:
@@ -53,8 +61,20 @@ def check_java() -> None:
         print(f"warning: Flink 2.0 supports Java 11/17/21; found: {out.splitlines()[0]}", file=sys.stderr)
 
 
+def with_properties(text: str, properties: str) -> str:
+    """Apply ``FLINK_PROPERTIES`` ("key: value" lines, as in Flink's Docker images) to the
+    rendered config: a key already there is replaced, not repeated, because Flink 2.0's
+    YAML parser rejects duplicate keys. Lets a test cluster shorten heartbeats or the
+    metric fetch interval without a second copy of flink-conf.yaml."""
+    overrides = dict(line.split(":", 1) for line in properties.splitlines() if ":" in line)
+    overrides = {key.strip(): value.strip() for key, value in overrides.items()}
+    kept = [line for line in text.splitlines() if line.split(":", 1)[0].strip() not in overrides]
+    return "\n".join([*kept, *(f"{key}: {value}" for key, value in overrides.items())]) + "\n"
+
+
 def render_config() -> None:
-    """flink-conf.yaml → .run/flink/conf/config.yaml, plus the wheel's log4j files."""
+    """flink-conf.yaml (+ FLINK_PROPERTIES) → RUN_DIR/flink/conf/config.yaml, plus the
+    wheel's log4j files."""
     for sub in ("conf", "log", "pid", "tmp", "web", "checkpoints", "savepoints"):
         (FLINK_DIR / sub).mkdir(parents=True, exist_ok=True)
     values = {
@@ -66,7 +86,7 @@ def render_config() -> None:
     text = (REPO_ROOT / "flink-conf.yaml").read_text()
     for name, value in values.items():
         text = text.replace(f"@{name}@", value)
-    (CONF_DIR / "config.yaml").write_text(text)
+    (CONF_DIR / "config.yaml").write_text(with_properties(text, os.environ.get("FLINK_PROPERTIES", "")))
     for log_conf in (FLINK_HOME / "conf").glob("log4j*.properties"):
         shutil.copy(log_conf, CONF_DIR / log_conf.name)
     LIB_DIR.mkdir(parents=True, exist_ok=True)
@@ -86,9 +106,72 @@ def _script(name: str, *args: str) -> None:
                    stdout=subprocess.DEVNULL)
 
 
+class FlinkRest:
+    """The few REST calls the local tools and the reliability tests need, against any
+    Flink 2.0 cluster (``base``: http://host:port)."""
+
+    def __init__(self, base: str):
+        self.base = base
+
+    def call(self, path: str, method: str = "GET", body: dict | None = None, timeout: float = 5) -> dict:
+        data = None if body is None else json.dumps(body).encode()
+        request = urllib.request.Request(self.base + path, data=data, method=method,
+                                         headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            return json.loads(response.read() or b"{}")
+
+    def jobs(self, name: str | None = None, states: tuple[str, ...] = ACTIVE_STATES) -> list[dict]:
+        jobs = self.call("/jobs/overview").get("jobs", [])
+        return [j for j in jobs if j["state"] in states and (name is None or j["name"] == name)]
+
+    def job(self, job_id: str) -> dict:
+        return self.call(f"/jobs/{job_id}")
+
+    def restarts(self, job_id: str) -> int:
+        values = self.call(f"/jobs/{job_id}/metrics?get=numRestarts")
+        return int(values[0]["value"]) if values else 0
+
+    def metrics(self, job_id: str, names: tuple[str, ...]) -> dict[str, float]:
+        """The job's user metrics called ``names``, summed over operators and subtasks.
+
+        The REST API names them ``<subtask>.<operator>.<metric>``; the values lag the
+        operators by ``metrics.fetcher.update-interval``."""
+        found: list[dict] = []
+        for vertex in self.job(job_id)["vertices"]:
+            path = f"/jobs/{job_id}/vertices/{vertex['id']}/metrics"
+            wanted = [m["id"] for m in self.call(path) if m["id"].rsplit(".", 1)[-1] in names]
+            if wanted:
+                found += self.call(f"{path}?get={','.join(wanted)}")
+        return sum_metrics(found, names)
+
+    def stop_with_savepoint(self, job_id: str, timeout: float = 120) -> str:
+        """Stop the job after a savepoint (into the cluster's savepoint dir); its path."""
+        trigger = self.call(f"/jobs/{job_id}/stop", "POST", {"drain": False})["request-id"]
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            result = self.call(f"/jobs/{job_id}/savepoints/{trigger}")
+            if result["status"]["id"] == "COMPLETED":
+                operation = result["operation"]
+                if "location" not in operation:
+                    raise SystemExit(f"stop-with-savepoint of {job_id} failed: {operation.get('failure-cause')}")
+                return operation["location"]
+            time.sleep(0.5)
+        raise SystemExit(f"stop-with-savepoint of {job_id} did not finish within {timeout:.0f}s")
+
+    def cancel(self, job_id: str) -> None:
+        self.call(f"/jobs/{job_id}?mode=cancel", "PATCH")
+
+
+def sum_metrics(values: list[dict], names: tuple[str, ...]) -> dict[str, float]:
+    """REST metric values ({"id": "0.op.name", "value": "3"}) → {name: total}."""
+    totals = dict.fromkeys(names, 0.0)
+    for metric in values:
+        totals[metric["id"].rsplit(".", 1)[-1]] += float(metric["value"])
+    return totals
+
+
 def rest(path: str, timeout: float = 5) -> dict:
-    with urllib.request.urlopen(rest_url() + path, timeout=timeout) as response:
-        return json.loads(response.read() or b"{}")
+    return FlinkRest(rest_url()).call(path, timeout=timeout)
 
 
 def up() -> None:
@@ -108,7 +191,7 @@ def up() -> None:
     while time.monotonic() < deadline:
         try:
             if rest("/overview").get("taskmanagers", 0) >= 1:
-                print(f"Flink cluster up at {rest_url()} (logs .run/flink/log)")
+                print(f"Flink cluster up at {rest_url()} (logs {FLINK_DIR / 'log'})")
                 return
         except OSError:
             pass
@@ -126,9 +209,44 @@ def down() -> None:
 
 
 def running_jobs(name: str | None = None) -> list[dict]:
-    jobs = rest("/jobs/overview").get("jobs", [])
-    return [j for j in jobs if j["state"] in ("RUNNING", "CREATED", "RESTARTING", "INITIALIZING")
-            and (name is None or j["name"] == name)]
+    return FlinkRest(rest_url()).jobs(name)
+
+
+def taskmanager_pids() -> list[int]:
+    """Live TaskManager processes of this cluster (taskmanager.sh keeps one PID a line)."""
+    pids = []
+    for pid_file in (FLINK_DIR / "pid").glob("*taskexecutor.pid"):
+        for line in pid_file.read_text().split():
+            if line.isdigit() and processes.alive(int(line)):
+                pids.append(int(line))
+    return pids
+
+
+def kill_taskmanager() -> list[int]:
+    """SIGKILL every TaskManager of this cluster: a crash, no shutdown hooks, no goodbye
+    to the JobManager, which finds out through missed heartbeats."""
+    pids = taskmanager_pids()
+    for pid in pids:
+        os.kill(pid, signal.SIGKILL)
+    return pids
+
+
+def one_job(job: str | None) -> str:
+    """The id of the one running job with this id or name (default: the configured name)."""
+    name = job or load_config().flink.job_name
+    matches = [j["jid"] for j in running_jobs() if j["state"] == "RUNNING" and name in (j["jid"], j["name"])]
+    if len(matches) != 1:
+        raise SystemExit(f"expected one running job {name!r} at {rest_url()}, found {len(matches)}")
+    return matches[0]
+
+
+def stop(job: str | None) -> str:
+    """Stop-with-savepoint a running job; the savepoint path for ``make submit FROM_SAVEPOINT=...``."""
+    return FlinkRest(rest_url()).stop_with_savepoint(one_job(job))
+
+
+def job_metrics(job: str | None) -> dict[str, float]:
+    return FlinkRest(rest_url()).metrics(one_job(job), JOB_METRICS)
 
 
 def submit(job_args: list[str], savepoint: str | None = None) -> None:
@@ -145,8 +263,10 @@ def submit(job_args: list[str], savepoint: str | None = None) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("action", choices=("up", "down", "status", "submit", "jobs"))
+    parser.add_argument("action", choices=("up", "down", "status", "submit", "jobs", "stop", "metrics",
+                                           "kill-taskmanager", "start-taskmanager"))
     parser.add_argument("--from-savepoint", default=None)
+    parser.add_argument("--job", default=None, help="stop/metrics: job id or name (default: the configured job name)")
     parser.add_argument("job_args", nargs=argparse.REMAINDER, help="after --: arguments for job/main.py")
     args = parser.parse_args(argv)
     job_args = args.job_args[1:] if args.job_args[:1] == ["--"] else args.job_args
@@ -156,6 +276,16 @@ def main(argv: list[str] | None = None) -> int:
         down()
     elif args.action == "submit":
         submit(job_args, args.from_savepoint)
+    elif args.action == "stop":
+        path = stop(args.job)
+        print(f"savepoint {path}\nresume with: make submit FROM_SAVEPOINT={path}")
+    elif args.action == "metrics":
+        print(json.dumps(job_metrics(args.job), indent=2))
+    elif args.action == "kill-taskmanager":
+        print(f"killed TaskManager pid(s) {kill_taskmanager() or 'none: none was running'}")
+    elif args.action == "start-taskmanager":
+        _script("taskmanager.sh", "start")
+        print("TaskManager started")
     else:
         try:
             jobs = running_jobs()

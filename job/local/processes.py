@@ -60,14 +60,14 @@ def stop(name: str, seconds: float = 10) -> bool:
         return False
     os.killpg(pid, signal.SIGTERM)
     deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline and _alive(pid):
+    while time.monotonic() < deadline and alive(pid):
         time.sleep(0.1)
-    if _alive(pid):
+    if alive(pid):
         os.killpg(pid, signal.SIGKILL)
     return True
 
 
-def _alive(pid: int) -> bool:
+def alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
