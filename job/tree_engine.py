@@ -563,7 +563,12 @@ class TreeEnsemble:
 
     def score(self, row: Mapping[str, Optional[float]]) -> float:
         """One record; a field that is None, NaN or absent is missing."""
-        return self._probability(float(self._totals(np.array(self._values_of(row), dtype=np.float64))))
+        values = self._values_of(row)
+        try:
+            record = np.fromiter(values, np.float64, len(values))  # ints too, 1.5x faster than np.array
+        except TypeError:  # None somewhere: np.array makes it NaN
+            record = np.array(values, dtype=np.float64)
+        return self._probability(float(self._totals(record)))
 
     def score_rows(self, rows: Iterable[Mapping[str, Optional[float]]]) -> np.ndarray:
         records = np.array([self._values_of(row) for row in rows], dtype=np.float64)
@@ -592,15 +597,15 @@ class TreeEnsemble:
         batch; ``score`` calls this directly because the 2-d bookkeeping of ``predict``
         costs a quarter of a single record's time.
         """
-        at_or_above = records[..., self._cut_field] >= self._cuts  # NaN (missing) is >= of no cut
-        keys = (at_or_above @ self._weights + self._offsets).astype(np.intp)
+        at_or_above = records.take(self._cut_field, axis=-1) >= self._cuts  # NaN (missing) is >= of no cut
+        keys = (np.dot(at_or_above, self._weights) + self._offsets).astype(np.intp)
         survivors = np.bitwise_and.reduce(self._masks.take(keys, axis=0), axis=-2)
         single_bits, exponents = np.frexp(survivors.astype(np.float64))
         if np.count_nonzero(single_bits == 0.5) != survivors.size // self._words * self._trees:
             raise ModelError("compiled trees did not end on exactly one node each (an engine bug): "
                              "score this model with model.engine: pypmml")
         # PMML4S adds the trees in order from 0.0 (Scala's Array.sum); accumulate keeps that order.
-        return np.add.accumulate(self._values[self._word_rows + exponents], axis=-1)[..., -1]
+        return np.add.accumulate(self._values.take(self._word_rows + exponents), axis=-1)[..., -1]
 
     def _probability(self, total: float) -> float:
         """In Python floats, so that a record gets the same bits alone or in a batch."""
