@@ -1,0 +1,1 @@
+"""Benchmarks of the job: ``python -m benchmarks.<name>``."""

@@ -1,0 +1,112 @@
+"""Scoring engines side by side on one PMML and the same records, measured in one run.
+
+    python -m benchmarks.scoring [--pmml pmml/model.pmml] [--records 10000] [--seed 0]
+
+The records are ``job.model.sample_rows``: the job's shapes (both halves, one half
+missing) plus fields at split values, one ulp either side and out of range, so the
+differences reported are parity on hard cases, not only on typical traffic. Every engine
+is warmed up on the first records before it is timed; the reference for speed-up and
+difference is pypmml scoring one record per call, as the job's operator would.
+"""
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+from typing import Callable, Sequence
+
+import numpy as np
+import pandas as pd
+
+from job.model import load_spec, open_scorer, sample_rows, split_values
+
+REPO = Path(__file__).resolve().parent.parent
+WARM_UP = 200
+
+
+def run(pmml_path: Path | str = REPO / "pmml" / "model.pmml", records: int = 10000, seed: int = 0) -> dict:
+    """Time each engine on the same records; {"engines": [{"engine", "load_s", "us_per_record", ...}]}."""
+    pmml_path = Path(pmml_path)
+    spec = load_spec(pmml_path, pmml_path.with_suffix(".json"), engine="compiled")
+    rows = sample_rows(records, seed, split_values(spec.pmml_text))
+    results = []
+    reference = None
+    for engine in ("pypmml", "compiled"):
+        started = time.perf_counter()
+        scorer = open_scorer(spec, engine)  # loads and checks the embedded verification rows
+        load_s = time.perf_counter() - started
+        try:
+            variants: list[tuple[str, Callable[[Sequence[dict]], np.ndarray]]] = [
+                (f"{engine} per-record", lambda batch: np.array([scorer.score(row) for row in batch])),
+                (f"{engine} batched" + (" (JSON)" if engine == "pypmml" else ""), scorer.score_batch),
+            ]
+            if engine == "pypmml":
+                variants.append(("pypmml batched (DataFrame)", _dataframe_scorer(scorer)))
+            for name, score in variants:
+                seconds, scores = _timed(score, rows)
+                if reference is None:
+                    reference = scores
+                results.append(_result(name, load_s, seconds, scores, reference, len(rows)))
+        finally:
+            scorer.close()
+    base = results[0]["records_per_s"]
+    for result in results:
+        result["speedup"] = result["records_per_s"] / base
+    return {"pmml": str(pmml_path), "records": len(rows), "seed": seed, "engines": results}
+
+
+def _dataframe_scorer(scorer) -> Callable[[Sequence[dict]], np.ndarray]:
+    """pypmml's own batch call: a DataFrame, which it sends as JSON via pandas' to_json
+    (10 significant digits, so inputs within 1e-10 of a split can land on its other side)."""
+    names = scorer.model.inputNames
+
+    def score(batch: Sequence[dict]) -> np.ndarray:
+        frame = pd.DataFrame([[row.get(name) for name in names] for row in batch], columns=names, dtype=float)
+        return scorer.model.predict(frame)[scorer.output_field].to_numpy(dtype=float)
+
+    return score
+
+
+def _timed(score: Callable[[Sequence[dict]], np.ndarray], rows: list[dict]) -> tuple[float, np.ndarray]:
+    score(rows[:WARM_UP])
+    started = time.perf_counter()
+    scores = np.asarray(score(rows), dtype=float)
+    return time.perf_counter() - started, scores
+
+
+def _result(name: str, load_s: float, seconds: float, scores: np.ndarray, reference: np.ndarray, count: int) -> dict:
+    both_missing = np.isnan(scores) & np.isnan(reference)
+    difference = np.where(both_missing, 0.0, np.abs(scores - reference))
+    return {
+        "engine": name,
+        "load_s": round(load_s, 3),
+        "seconds": round(seconds, 4),
+        "records_per_s": count / seconds,
+        "us_per_record": seconds / count * 1e6,
+        "max_abs_difference": float(np.nan_to_num(difference, nan=np.inf).max()),
+    }
+
+
+def table(report: dict) -> str:
+    lines = [
+        f"{report['records']} records from {report['pmml']} (seed {report['seed']}); "
+        "speed-up and difference against pypmml per-record",
+        f"{'engine':<28}{'load s':>8}{'records/s':>12}{'us/record':>11}{'speed-up':>10}{'max |diff|':>12}",
+    ]
+    for r in report["engines"]:
+        lines.append(f"{r['engine']:<28}{r['load_s']:>8.2f}{r['records_per_s']:>12,.0f}{r['us_per_record']:>11.1f}"
+                     f"{r['speedup']:>9.1f}x{r['max_abs_difference']:>12.1e}")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--pmml", default=str(REPO / "pmml" / "model.pmml"), help="PMML file (its .json beside it)")
+    parser.add_argument("--records", type=int, default=10000)
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+    print(table(run(args.pmml, args.records, args.seed)))
+
+
+if __name__ == "__main__":
+    main()
