@@ -6,9 +6,10 @@ ships the text inside the operator, so TaskManagers need no shared filesystem; e
 operator verifies it again when it loads it in ``open()``.
 
 Two engines score it. pypmml (PMML4S in a JVM) is the reference; "compiled"
-(job/tree_engine.py) evaluates the same PMML in-process, 20-50x faster
-(benchmarks/scoring.py), and is only trusted where it matches pypmml: at submission
-``check_model`` compares the two on the PMML's verification rows and a generated sample.
+(job/tree_engine.py) evaluates the same PMML in-process, 20-35x faster than pypmml's
+single-record call (benchmarks/scoring.py), and is only trusted where it matches pypmml:
+at submission ``check_model`` compares the two on the PMML's verification rows and a
+generated sample.
 """
 from __future__ import annotations
 
