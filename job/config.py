@@ -78,6 +78,7 @@ class FlinkConfig:
     parallelism: int
     checkpoint_interval_ms: int
     python_execution_mode: Literal["thread", "process"]
+    properties: Mapping[str, str] = field(default_factory=dict)  # Flink options set on the job
 
 
 @dataclass(frozen=True)
@@ -154,7 +155,7 @@ def _set_dotted(tree: dict, dotted: str, value: str) -> None:
     node[parts[-1]] = yaml.safe_load(value) if isinstance(value, str) else value
 
 
-_PROPERTY_MAPS = {"security", "source_properties", "sink_properties"}
+_PROPERTY_MAPS = {"security", "source_properties", "sink_properties", "properties"}
 
 
 class _Section:
@@ -261,6 +262,7 @@ def _build(raw: dict) -> Config:
             parallelism=flink.integer("parallelism", 1),
             checkpoint_interval_ms=flink.integer("checkpoint_interval_ms", 100),
             python_execution_mode=flink.choice("python_execution_mode", ("thread", "process")),
+            properties=flink.properties("properties"),
         ),
     )
 

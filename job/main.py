@@ -35,10 +35,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     if args.check:
         return 0
-    from job.pipeline import attach_kafka, make_environment  # PyFlink only when running
+    from job.pipeline import attach_kafka, build_decisions, make_environment  # PyFlink only when running
 
     env = make_environment(cfg)
-    attach_kafka(env, cfg, spec, token)
+    attach_kafka(env, cfg, lambda demographic, historic: build_decisions(demographic, historic, cfg, spec, token))
     env.execute(cfg.flink.job_name)
     return 0
 

@@ -9,6 +9,7 @@ import math
 import os
 import sys
 import time
+from typing import Callable
 
 from pyflink.common import Configuration, Row, Types, WatermarkStrategy
 from pyflink.common.serialization import SimpleStringSchema
@@ -101,10 +102,8 @@ class Decide(MapFunction):
         self.scorer.close()
 
 
-def build_decisions(
-    demographic: DataStream, historic: DataStream, cfg: Config, spec: ModelSpec, token: str
-) -> tuple[DataStream, DataStream]:
-    """Wire-text streams → (predictions, dead letters), both as (key, value) rows."""
+def parse_both(demographic: DataStream, historic: DataStream, cfg: Config) -> tuple[DataStream, DataStream, DataStream]:
+    """Wire text → (demographic records, historic records, dead letters as (key, value) rows)."""
     dead_letters = OutputTag("dead-letters", keyed_row_type())
     topics = cfg.kafka.topics
 
@@ -116,6 +115,14 @@ def build_decisions(
 
     demo = parsed(demographic, topics.demographic, parse_demographic)
     hist = parsed(historic, topics.historic, parse_historic)
+    return demo, hist, demo.get_side_output(dead_letters).union(hist.get_side_output(dead_letters))
+
+
+def build_decisions(
+    demographic: DataStream, historic: DataStream, cfg: Config, spec: ModelSpec, token: str
+) -> tuple[DataStream, DataStream]:
+    """Wire-text streams → (predictions, dead letters), both as (key, value) rows."""
+    demo, hist, rejected = parse_both(demographic, historic, cfg)
     joined = (
         demo.key_by(lambda r: r.uuid, key_type=Types.LONG())
         .connect(hist.key_by(lambda r: r.uuid, key_type=Types.LONG()))
@@ -126,7 +133,6 @@ def build_decisions(
     predictions = joined.map(
         Decide(spec, token, cfg.join.on_timeout, cfg.model.safe_default), output_type=keyed_row_type()
     ).name("score and decide").uid("score-and-decide")
-    rejected = demo.get_side_output(dead_letters).union(hist.get_side_output(dead_letters))
     return predictions, rejected
 
 
@@ -139,6 +145,8 @@ def make_environment(cfg: Config) -> StreamExecutionEnvironment:
         conf.set_string("python.executable", sys.executable)
         conf.set_string("python.client.executable", sys.executable)
         conf.set_string("python.pythonpath", worker_pythonpath())
+    for key, value in cfg.flink.properties.items():
+        conf.set_string(key, value)
     env = StreamExecutionEnvironment.get_execution_environment(conf)
     env.set_parallelism(cfg.flink.parallelism)
     env.enable_checkpointing(cfg.flink.checkpoint_interval_ms)
@@ -183,7 +191,12 @@ def sink_table_ddl(name: str, cfg: Config, topic: str) -> str:
     return f"CREATE TEMPORARY TABLE `{name}` (k STRING, v STRING) WITH (\n  {body}\n)"
 
 
-def attach_kafka(env: StreamExecutionEnvironment, cfg: Config, spec: ModelSpec, token: str) -> None:
+Build = Callable[[DataStream, DataStream], tuple[DataStream, DataStream]]
+
+
+def attach_kafka(env: StreamExecutionEnvironment, cfg: Config, build: Build) -> None:
+    """Kafka sources for the two input topics, ``build`` between them and the two sinks
+    (predictions, dead letters); the benchmark's pass-through job reuses it unchanged."""
     kafka_compat.apply()
     topics = cfg.kafka.topics
 
@@ -192,9 +205,7 @@ def attach_kafka(env: StreamExecutionEnvironment, cfg: Config, spec: ModelSpec, 
             f"source-{topic}"
         )
 
-    predictions, dead_letters = build_decisions(
-        source(topics.demographic), source(topics.historic), cfg, spec, token
-    )
+    predictions, dead_letters = build(source(topics.demographic), source(topics.historic))
     t_env = StreamTableEnvironment.create(env)
     statements = t_env.create_statement_set()
     for name, topic, stream in (

@@ -1,0 +1,228 @@
+"""Sessions through a private broker and the job, against the pass-through ceiling.
+
+    python -m benchmarks.endtoend [--parallelism 1 2] [--capacity-sessions 12000] [--seconds 15]
+
+For each parallelism the decision job and the pass-through job (benchmarks/passthrough.py)
+run in turn as real processes (local MiniCluster, thread mode, the committed model):
+
+* capacity: a backlog of sessions produced as fast as the producer can; the rate at which
+  outputs arrive between the 10th and the 90th percentile of the backlog is what the job
+  sustains (below it lag stays flat, above it lag grows);
+* latency at 25 %, 50 % and 90 % of the decision job's capacity, sessions paced evenly,
+  the two halves of a session published back to back: for the decision job from the
+  second half's publication to the decision, for the pass-through from each message's
+  publication to its echo. Both jobs are driven at the same rates, so every figure can
+  be read as a ratio to the ceiling.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+from confluent_kafka import Producer
+
+from job.local.jobprocess import JobProcess, PrivateBroker
+from job.local.traffic import DEMOGRAPHIC, HISTORIC, Message, customers, demographic_message, historic_message
+
+DECISION, PASSTHROUGH = "decision", "passthrough"
+MODULES = {DECISION: "job.main", PASSTHROUGH: "benchmarks.passthrough"}
+LOADS = (0.25, 0.5, 0.9)
+TOKEN = "bench-token"
+
+
+@dataclass
+class Drive:
+    """What one load produced: outputs matched to the messages that caused them."""
+
+    expected: int
+    received_at: list[float] = field(default_factory=list)  # wall time of each matched output
+    latencies_ms: list[float] = field(default_factory=list)
+    duplicates: int = 0
+
+    @property
+    def missing(self) -> int:
+        return self.expected - len(self.received_at)
+
+    def capacity(self, per_session: int) -> float:
+        """Sessions/s between the 10th and 90th percentile of arrivals (start-up and tail cut)."""
+        times = np.sort(self.received_at)
+        lo, hi = int(0.1 * len(times)), int(0.9 * len(times)) - 1
+        return (hi - lo) / (times[hi] - times[lo]) / per_session if hi > lo else float("nan")
+
+    def percentiles(self) -> dict[str, float]:
+        values = np.array(self.latencies_ms) if self.latencies_ms else np.array([np.nan])
+        return {f"p{q}": float(np.percentile(values, q)) for q in (50, 95, 99)}
+
+
+def paired_messages(people: list[dict], seed: int) -> list[Message]:
+    """Both halves of each session, back to back, in random order within the pair."""
+    rng = random.Random(seed)
+    out = []
+    for person in people:
+        pair = [Message(DEMOGRAPHIC, person["uuid"], demographic_message(person, rng)),
+                Message(HISTORIC, person["uuid"], historic_message(person, rng))]
+        rng.shuffle(pair)
+        out += pair
+    return out
+
+
+def drive(job: JobProcess, kind: str, people: list[dict], rate: Optional[float], seed: int,
+          idle: float = 20.0) -> Drive:
+    """Publish ``people``'s sessions at ``rate`` sessions/s (None: as fast as possible) and
+    collect the outputs until all arrived or nothing came for ``idle`` seconds."""
+    messages = paired_messages(people, seed)
+    per_session = 2 if kind == PASSTHROUGH else 1
+    result = Drive(expected=len(people) * per_session)
+    reader = job.reader("prediction", from_end=True)
+    producer = Producer({"bootstrap.servers": job.bootstrap, "linger.ms": 1})
+    topics = {DEMOGRAPHIC: job.topics["demographic"], HISTORIC: job.topics["historic"]}
+    published: dict[tuple[int, int], float] = {}  # (uuid, 0 demographic / 1 historic) -> wall time
+    seen: set[tuple[int, int]] = set()
+    start, sent, last_news = time.monotonic(), 0, time.monotonic()
+    try:
+        while len(seen) < result.expected and time.monotonic() - last_news < idle:
+            due = len(messages) if rate is None else min(len(messages), int((time.monotonic() - start) * rate * 2) + 1)
+            while sent < due:
+                message = messages[sent]
+                try:
+                    producer.produce(topics[message.side], key=str(message.uuid).encode(), value=message.payload)
+                except BufferError:
+                    producer.poll(0.01)
+                    continue
+                published[(message.uuid, 0 if message.side == DEMOGRAPHIC else 1)] = time.time()
+                sent += 1
+                last_news = time.monotonic()
+            producer.poll(0)
+            for received, record in reader.poll(0.005):
+                last_news = time.monotonic()
+                _match(record.value(), received, kind, published, seen, result)
+    finally:
+        producer.flush(10)
+        reader.close()
+    return result
+
+
+def _match(value: bytes, received: float, kind: str, published: dict, seen: set, result: Drive) -> None:
+    body = json.loads(value)
+    uuid = body["uuid"]
+    if kind == PASSTHROUGH:
+        key, sent_at = (uuid, body["value"]), published.get((uuid, body["value"]))
+    else:
+        key, sent_at = (uuid, -1), max(published.get((uuid, 0), np.nan), published.get((uuid, 1), np.nan))
+    if sent_at is None or np.isnan(sent_at):
+        return  # a probe or another run's output
+    if key in seen:
+        result.duplicates += 1
+        return
+    seen.add(key)
+    result.received_at.append(received)
+    result.latencies_ms.append((received - sent_at) * 1000)
+
+
+def wait_until_serving(job: JobProcess, kind: str, timeout: float = 180.0) -> float:
+    """Probe sessions until the job answers; returns the seconds it took."""
+    started = time.monotonic()
+    uuid = 9_000_000_000_000
+    while time.monotonic() - started < timeout:
+        if not job.alive():
+            raise RuntimeError(f"{kind} job exited during start-up; log: {job.log}\n{job.output()[-2000:]}")
+        probe = drive(job, kind, customers(1, seed=0, uuid_base=uuid), None, seed=0, idle=3.0)
+        if not probe.missing:
+            return time.monotonic() - started
+        uuid += 1
+    raise RuntimeError(f"{kind} job gave no output within {timeout:.0f} s; log: {job.log}")
+
+
+def measure(kind: str, parallelism: int, bootstrap: str, workdir: Path, capacity_sessions: int,
+            rates: Optional[list[float]], seconds: float, progress, settings: list[str]) -> dict:
+    flags = [f"flink.parallelism={parallelism}", *settings]
+    job = JobProcess(bootstrap, workdir, TOKEN, flags, module=MODULES[kind])
+    job.launch()
+    uuid_base = int(time.time() * 1000) * 1000
+    try:
+        startup = wait_until_serving(job, kind)
+        progress(f"{kind} p{parallelism}: serving after {startup:.0f} s; capacity run ({capacity_sessions:,} sessions)")
+        backlog = drive(job, kind, customers(capacity_sessions, seed=1, uuid_base=uuid_base), None, seed=1)
+        capacity = backlog.capacity(2 if kind == PASSTHROUGH else 1)
+        progress(f"{kind} p{parallelism}: capacity {capacity:,.0f} sessions/s (missing {backlog.missing})")
+        loads = []
+        for i, rate in enumerate(rates or [capacity * share for share in LOADS]):
+            people = customers(max(int(rate * seconds), 50), seed=2 + i, uuid_base=uuid_base + (i + 1) * 10_000_000)
+            run = drive(job, kind, people, rate, seed=2 + i)
+            loads.append({"rate": rate, "missing": run.missing, "duplicates": run.duplicates, **run.percentiles()})
+            progress(f"{kind} p{parallelism}: {rate:,.0f} sessions/s -> latency ms "
+                     + " ".join(f"{k} {v:,.0f}" for k, v in run.percentiles().items()))
+        return {"kind": kind, "parallelism": parallelism, "startup_s": startup, "capacity": capacity,
+                "capacity_missing": backlog.missing, "loads": loads, "alive": job.alive()}
+    finally:
+        job.stop()
+
+
+def run(parallelisms=(1, 2), capacity_sessions: int = 12000, seconds: float = 15.0, progress=print,
+        settings: tuple[str, ...] = ()) -> dict:
+    """``settings``: ``section.key=value`` overrides given to both jobs."""
+    with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
+        workdir = Path(tmp)
+        broker = PrivateBroker(workdir / "tansu.log")
+        try:
+            results = []
+            for parallelism in parallelisms:
+                decision = measure(DECISION, parallelism, broker.bootstrap, workdir, capacity_sessions, None,
+                                   seconds, progress, list(settings))
+                rates = [load["rate"] for load in decision["loads"]]
+                ceiling = measure(PASSTHROUGH, parallelism, broker.bootstrap, workdir, capacity_sessions, rates,
+                                  seconds, progress, list(settings))
+                results.append({"parallelism": parallelism, "decision": decision, "passthrough": ceiling,
+                                "ratios": ratios(decision, ceiling)})
+        finally:
+            broker.stop()
+    return {"runs": results, "capacity_sessions": capacity_sessions, "seconds_per_load": seconds,
+            "settings": list(settings)}
+
+
+def ratios(decision: dict, ceiling: dict) -> dict:
+    """Decision job / pass-through: throughput (higher is better) and latency (lower is better)."""
+    out = {"capacity": decision["capacity"] / ceiling["capacity"]}
+    for share, mine, theirs in zip(LOADS, decision["loads"], ceiling["loads"]):
+        for q in ("p50", "p95", "p99"):
+            out[f"{q}_at_{int(share * 100)}pct"] = mine[q] / theirs[q]
+    return out
+
+
+def table(report: dict) -> str:
+    lines = [f"{'job':<13}{'p':>2}{'sessions/s':>12}{'vs ceiling':>11}   latency ms p50 / p95 / p99 at 25 %, 50 %, 90 % "
+             "of the decision job's capacity (x ceiling)"]
+    for run_ in report["runs"]:
+        for kind in (DECISION, PASSTHROUGH):
+            r = run_[kind]
+            rel = run_["ratios"]["capacity"] if kind == DECISION else 1.0
+            cells = []
+            for share, load in zip(LOADS, r["loads"]):
+                text = f"{load['rate']:,.0f}/s: {load['p50']:,.0f} / {load['p95']:,.0f} / {load['p99']:,.0f}"
+                if kind == DECISION:
+                    text += f" (x{run_['ratios'][f'p99_at_{int(share * 100)}pct']:.2f})"
+                cells.append(text)
+            lines.append(f"{kind:<13}{r['parallelism']:>2}{r['capacity']:>12,.0f}{rel:>10.2f}x   " + "; ".join(cells))
+    return "\n".join(lines)
+
+
+def main(argv: Optional[list[str]] = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--parallelism", type=int, nargs="+", default=[1, 2])
+    parser.add_argument("--capacity-sessions", type=int, default=12000)
+    parser.add_argument("--seconds", type=float, default=15.0, help="length of each latency load")
+    parser.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
+                        help="a job setting for both jobs, e.g. flink.properties.execution.buffer-timeout.interval=5ms")
+    args = parser.parse_args(argv)
+    print(table(run(args.parallelism, args.capacity_sessions, args.seconds, settings=tuple(args.set))))
+
+
+if __name__ == "__main__":
+    main()

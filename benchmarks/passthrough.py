@@ -1,0 +1,57 @@
+"""The benchmark's ceiling: the job's Kafka sources, parsers and sinks with nothing between.
+
+    python -m benchmarks.passthrough [--set section.key=value ...]
+
+Every valid message is echoed at once as a contract-shaped prediction keyed by its uuid
+(no join, no state, no model), so what it sustains and how fast it answers is what
+PyFlink, the connector and the broker cost on this machine. The echo's ``value`` says
+which half it came from (0 demographic, 1 historic) so the benchmark can pair each output
+with the message that caused it.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+
+from pyflink.common import Row
+from pyflink.datastream.functions import MapFunction
+
+from job import messages
+from job.config import ConfigError, load_config, parse_set_flags, read_token
+from job.pipeline import attach_kafka, keyed_row_type, make_environment, parse_both
+from job.records import Demographic
+
+
+class Echo(MapFunction):
+    def __init__(self, token: str):
+        self.token = token
+
+    def map(self, record):
+        side = 0 if isinstance(record, Demographic) else 1
+        return Row(str(record.uuid), messages.prediction(record.uuid, side, self.token))
+
+
+def build_passthrough(demographic, historic, cfg, token):
+    demo, hist, rejected = parse_both(demographic, historic, cfg)
+    echoed = demo.union(hist).map(Echo(token), output_type=keyed_row_type()).name("echo").uid("echo")
+    return echoed, rejected
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE")
+    args = parser.parse_args(argv)
+    try:
+        cfg = load_config(overrides=parse_set_flags(args.set))
+        token = read_token(cfg)
+    except ConfigError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    env = make_environment(cfg)
+    attach_kafka(env, cfg, lambda demo, hist: build_passthrough(demo, hist, cfg, token))
+    env.execute(f"{cfg.flink.job_name}-passthrough")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

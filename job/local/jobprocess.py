@@ -1,0 +1,88 @@
+"""A private broker and the job as a real process, for tests and benchmarks.
+
+Both run beside whatever `make demo` started (own port, own topics), so a test or a
+benchmark never reads another run's data and never disturbs the user's local setup.
+"""
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import uuid as uuidlib
+from pathlib import Path
+from typing import Optional
+
+from job.local.broker import create_topics, tansu_binary
+from job.local.processes import wait_for_port
+from job.local.traffic import TopicReader, produce
+
+REPO = Path(__file__).resolve().parents[2]
+TOPIC_ROLES = ("demographic", "historic", "prediction", "dead_letter")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class PrivateBroker:
+    """tansu on a free loopback port, for the lifetime of the object."""
+
+    def __init__(self, log: Path):
+        port = free_port()
+        url = f"tcp://127.0.0.1:{port}"
+        with log.open("wb") as out:
+            self.proc = subprocess.Popen([str(tansu_binary()), "broker", "--listener-url", url,
+                                          "--advertised-listener-url", url], stdout=out, stderr=subprocess.STDOUT)
+        wait_for_port("127.0.0.1", port, 20, "tansu", log)
+        self.bootstrap = f"127.0.0.1:{port}"
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(10)
+
+
+class JobProcess:
+    """A job (``python -m <module>``, a local MiniCluster) on its own fresh topics."""
+
+    def __init__(self, bootstrap: str, workdir: Path, token: str, flags: list[str], module: str = "job.main",
+                 partitions: Optional[int] = None):
+        suffix = uuidlib.uuid4().hex[:8]
+        self.bootstrap, self.token, self.module = bootstrap, token, module
+        self.topics = {role: f"run_{role}_{suffix}" for role in TOPIC_ROLES}
+        create_topics(bootstrap, list(self.topics.values()), *([partitions] if partitions else []))
+        self.log = workdir / f"job-{suffix}.log"
+        self.args = [f"--set=kafka.topics.{k}={v}" for k, v in self.topics.items()]
+        self.args += [f"--set=kafka.group_id=run-{suffix}", *(f"--set={f}" for f in flags)]
+        self.proc: Optional[subprocess.Popen] = None
+
+    def launch(self) -> None:
+        env = {**os.environ, "KAFKA_BOOTSTRAP": self.bootstrap, "SILOCOMPRO_TOKEN": self.token}
+        env.pop("SILOCOMPRO_TOKEN_FILE", None)
+        with self.log.open("wb") as out:
+            self.proc = subprocess.Popen([sys.executable, "-m", self.module, *self.args], cwd=REPO, env=env,
+                                         stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+
+    def send(self, plan, rate=None):
+        sides = {"demographic": self.topics["demographic"], "historic": self.topics["historic"]}
+        return produce(self.bootstrap, sides, plan.messages, rate)
+
+    def reader(self, role: str, from_end: bool = False) -> TopicReader:
+        return TopicReader(self.bootstrap, self.topics[role], from_end=from_end)
+
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace")
+
+    def stop(self) -> None:
+        if self.alive():
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(20)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
