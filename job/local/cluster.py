@@ -61,6 +61,15 @@ def check_java() -> None:
         print(f"warning: Flink 2.0 supports Java 11/17/21; found: {out.splitlines()[0]}", file=sys.stderr)
 
 
+# Flink's client logs every environment variable of the Python process it starts
+# (PythonEnvUtils, INFO), so SILOCOMPRO_TOKEN or a SASL password given as
+# SILOCOMPRO__KAFKA__SECURITY__... would land in flink-*-client-*.log.
+QUIET_LOGGERS = """
+logger.pythonenv.name = org.apache.flink.client.python.PythonEnvUtils
+logger.pythonenv.level = WARN
+"""
+
+
 def with_properties(text: str, properties: str) -> str:
     """Apply ``FLINK_PROPERTIES`` ("key: value" lines, as in Flink's Docker images) to the
     rendered config: a key already there is replaced, not repeated, because Flink 2.0's
@@ -74,7 +83,7 @@ def with_properties(text: str, properties: str) -> str:
 
 def render_config() -> None:
     """flink-conf.yaml (+ FLINK_PROPERTIES) → RUN_DIR/flink/conf/config.yaml, plus the
-    wheel's log4j files."""
+    wheel's log4j files with QUIET_LOGGERS."""
     for sub in ("conf", "log", "pid", "tmp", "web", "checkpoints", "savepoints"):
         (FLINK_DIR / sub).mkdir(parents=True, exist_ok=True)
     values = {
@@ -88,7 +97,7 @@ def render_config() -> None:
         text = text.replace(f"@{name}@", value)
     (CONF_DIR / "config.yaml").write_text(with_properties(text, os.environ.get("FLINK_PROPERTIES", "")))
     for log_conf in (FLINK_HOME / "conf").glob("log4j*.properties"):
-        shutil.copy(log_conf, CONF_DIR / log_conf.name)
+        (CONF_DIR / log_conf.name).write_text(log_conf.read_text() + QUIET_LOGGERS)
     LIB_DIR.mkdir(parents=True, exist_ok=True)
     for jar in [*(FLINK_HOME / "lib").glob("*.jar"), *(FLINK_HOME / "opt").glob("flink-python-*.jar")]:
         link = LIB_DIR / jar.name
@@ -267,9 +276,12 @@ def main(argv: list[str] | None = None) -> int:
                                            "kill-taskmanager", "start-taskmanager"))
     parser.add_argument("--from-savepoint", default=None)
     parser.add_argument("--job", default=None, help="stop/metrics: job id or name (default: the configured job name)")
-    parser.add_argument("job_args", nargs=argparse.REMAINDER, help="after --: arguments for job/main.py")
-    args = parser.parse_args(argv)
-    job_args = args.job_args[1:] if args.job_args[:1] == ["--"] else args.job_args
+    parser.epilog = "submit: arguments for job/main.py follow a --"
+    # Split at "--" by hand: an argparse.REMAINDER positional would also swallow the
+    # options after the action (--from-savepoint, --job) and hand them to job/main.py.
+    argv = sys.argv[1:] if argv is None else argv
+    split = argv.index("--") if "--" in argv else len(argv)
+    args, job_args = parser.parse_args(argv[:split]), argv[split + 1:]
     if args.action == "up":
         up()
     elif args.action == "down":
