@@ -22,13 +22,14 @@ SESSIONS ?= 3000
 MALFORMED ?= 0.02
 RATE ?= 1000
 JOB_ARGS ?=
+BENCH_ARGS ?=
 EXPERIMENT_ARGS ?=
 PYTEST_ARGS ?=
 
 include training/training.mk
 
 .PHONY: demo test setup check-python broker-up broker-down cluster-up cluster-down submit job-up run \
-        feed status down clean token model plan experiment
+        feed status down clean token model plan experiment bench stop reliability
 
 ## demo: the first command — broker, cluster, model, job, a few thousand sessions, results
 demo: job-up
@@ -96,6 +97,10 @@ plan: setup
 experiment: job-up
 	$(PY) -m experiment.platform $(if $(EXPERIMENT_SESSIONS),--sessions $(EXPERIMENT_SESSIONS)) $(EXPERIMENT_ARGS)
 
+## bench: scoring engines + the job end to end vs a pass-through ceiling (benchmarks/; BENCH_ARGS=--quick)
+bench: setup
+	$(PY) -m benchmarks $(BENCH_ARGS)
+
 ## run: the job in a local MiniCluster in the foreground (Ctrl-C stops it)
 run: setup token
 	$(PY) -m job.main $(JOB_ARGS)
@@ -113,3 +118,12 @@ down: setup
 
 clean: down
 	rm -rf .run
+
+## stop: stop the job with a savepoint (JOB=id or name, default the configured one); prints the path for FROM_SAVEPOINT
+stop: setup
+	$(PY) -m job.local.cluster stop $(if $(JOB),--job $(JOB))
+
+## reliability: TaskManager kill, savepoint resume, sink outage, fuzz, join edge cases, model and secret checks,
+## on a broker + cluster of its own (free ports); ends with the table of sessions sent, decided, lost, duplicated
+reliability: setup
+	$(PY) -m pytest tests/reliability $(PYTEST_ARGS)

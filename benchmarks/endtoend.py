@@ -149,9 +149,12 @@ def measure(kind: str, parallelism: int, bootstrap: str, workdir: Path, capacity
     try:
         startup = wait_until_serving(job, kind)
         progress(f"{kind} p{parallelism}: serving after {startup:.0f} s; capacity run ({capacity_sessions:,} sessions)")
+        cpu_before = job.cpu_seconds()
         backlog = drive(job, kind, customers(capacity_sessions, seed=1, uuid_base=uuid_base), None, seed=1)
+        cpu_ms = (job.cpu_seconds() - cpu_before) * 1000 / capacity_sessions
         capacity = backlog.capacity(2 if kind == PASSTHROUGH else 1)
-        progress(f"{kind} p{parallelism}: capacity {capacity:,.0f} sessions/s (missing {backlog.missing})")
+        progress(f"{kind} p{parallelism}: capacity {capacity:,.0f} sessions/s, {cpu_ms:.2f} CPU ms per session "
+                 f"(missing {backlog.missing})")
         loads = []
         for i, rate in enumerate(rates or [capacity * share for share in LOADS]):
             people = customers(max(int(rate * seconds), 50), seed=2 + i, uuid_base=uuid_base + (i + 1) * 10_000_000)
@@ -160,6 +163,7 @@ def measure(kind: str, parallelism: int, bootstrap: str, workdir: Path, capacity
             progress(f"{kind} p{parallelism}: {rate:,.0f} sessions/s -> latency ms "
                      + " ".join(f"{k} {v:,.0f}" for k, v in run.percentiles().items()))
         return {"kind": kind, "parallelism": parallelism, "startup_s": startup, "capacity": capacity,
+                "cpu_ms_per_session": cpu_ms,
                 "capacity_missing": backlog.missing, "loads": loads, "alive": job.alive()}
     finally:
         job.stop()
@@ -189,7 +193,8 @@ def run(parallelisms=(1, 2), capacity_sessions: int = 12000, seconds: float = 15
 
 def ratios(decision: dict, ceiling: dict) -> dict:
     """Decision job / pass-through: throughput (higher is better) and latency (lower is better)."""
-    out = {"capacity": decision["capacity"] / ceiling["capacity"]}
+    out = {"capacity": decision["capacity"] / ceiling["capacity"],
+           "cpu_per_session": decision["cpu_ms_per_session"] / ceiling["cpu_ms_per_session"]}
     for share, mine, theirs in zip(LOADS, decision["loads"], ceiling["loads"]):
         for q in ("p50", "p95", "p99"):
             out[f"{q}_at_{int(share * 100)}pct"] = mine[q] / theirs[q]
@@ -197,8 +202,8 @@ def ratios(decision: dict, ceiling: dict) -> dict:
 
 
 def table(report: dict) -> str:
-    lines = [f"{'job':<13}{'p':>2}{'sessions/s':>12}{'vs ceiling':>11}   latency ms p50 / p95 / p99 at 25 %, 50 %, 90 % "
-             "of the decision job's capacity (x ceiling)"]
+    lines = [f"{'job':<13}{'p':>2}{'sessions/s':>12}{'x ceiling':>10}{'CPU ms/s.':>10}   latency ms p50 / p95 / p99 "
+             "at 25 %, 50 %, 90 % of the decision job's capacity (p99 x ceiling)"]
     for run_ in report["runs"]:
         for kind in (DECISION, PASSTHROUGH):
             r = run_[kind]
@@ -209,7 +214,8 @@ def table(report: dict) -> str:
                 if kind == DECISION:
                     text += f" (x{run_['ratios'][f'p99_at_{int(share * 100)}pct']:.2f})"
                 cells.append(text)
-            lines.append(f"{kind:<13}{r['parallelism']:>2}{r['capacity']:>12,.0f}{rel:>10.2f}x   " + "; ".join(cells))
+            lines.append(f"{kind:<13}{r['parallelism']:>2}{r['capacity']:>12,.0f}{rel:>9.2f}x"
+                         f"{r['cpu_ms_per_session']:>10.2f}   " + "; ".join(cells))
     return "\n".join(lines)
 
 

@@ -76,6 +76,21 @@ class JobProcess:
     def alive(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
 
+    def cpu_seconds(self) -> float:
+        """CPU time (user + system) used so far by the job's processes: the client, its JVM
+        with the MiniCluster and the Python threads inside it. Unlike wall-clock throughput
+        it barely moves when other work shares the machine."""
+        total = 0.0
+        ticks = os.sysconf("SC_CLK_TCK")
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                fields = stat.read_text().rsplit(")", 1)[1].split()
+            except OSError:  # the process ended while we looked
+                continue
+            if self.proc is not None and int(fields[2]) == self.proc.pid:  # process group = our session
+                total += (int(fields[11]) + int(fields[12])) / ticks
+        return total
+
     def output(self) -> str:
         return self.log.read_text(errors="replace")
 

@@ -22,6 +22,12 @@ def test_env_and_cli_overrides():
     assert cfg.kafka.producer_properties()["sasl.mechanism"] == "SCRAM-SHA-512"
 
 
+def test_flink_properties_keep_their_dotted_keys():
+    cfg = load_config(environ={"SILOCOMPRO__FLINK__PROPERTIES__PIPELINE__OBJECT-REUSE": "true"},
+                      overrides=parse_set_flags(["flink.properties.execution.buffer-timeout.interval=10ms"]))
+    assert cfg.flink.properties == {"execution.buffer-timeout.interval": "10ms", "pipeline.object-reuse": "true"}
+
+
 @pytest.mark.parametrize("flag, message", [
     ("join.timeout_ms=abc", "join.timeout_ms: expected an integer"),
     ("join.state_ttl_ms=10", "must exceed join.timeout_ms"),

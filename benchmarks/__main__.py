@@ -1,0 +1,113 @@
+"""`make bench`: scoring engines, then the job end to end against its pass-through ceiling.
+
+    python -m benchmarks [--quick] [--set section.key=value ...]
+
+Everything is measured in one run on this machine and reported as ratios (to pypmml per
+record, to the pass-through job), because absolute numbers move with whatever else the
+machine does. Results go to benchmarks/results/<time>.json and .png, and one summary line
+per run is appended to benchmarks/history.jsonl (committed), so a change can be compared
+with the runs before it.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import time
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+from benchmarks import endtoend, scoring  # noqa: E402
+
+HERE = Path(__file__).resolve().parent
+RESULTS, HISTORY = HERE / "results", HERE / "history.jsonl"
+
+
+def machine() -> dict:
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=HERE).stdout
+    return {"cpus": os.cpu_count(), "load_average": os.getloadavg(), "python": platform.python_version(),
+            "commit": commit.strip()}
+
+
+def summary(report: dict) -> dict:
+    """The history line: the figures the performance targets are stated in."""
+    engines = {e["engine"]: e for e in report["scoring"]["engines"]}
+    line = {"time": report["time"], "commit": report["machine"]["commit"],
+            "load_average_1m": round(report["machine"]["load_average"][0], 2),
+            "scoring_speedup": {name: round(e["speedup"], 1) for name, e in engines.items()},
+            "scoring_max_abs_difference": max(e["max_abs_difference"] for e in engines.values())}
+    for run in report["endtoend"]["runs"]:
+        p = run["parallelism"]
+        line[f"p{p}"] = {"sessions_per_s": round(run["decision"]["capacity"]),
+                         "ceiling_sessions_per_s": round(run["passthrough"]["capacity"]),
+                         "capacity_ratio": round(run["ratios"]["capacity"], 2),
+                         "p99_ms_at_50pct": round(run["decision"]["loads"][1]["p99"]),
+                         "ceiling_p99_ms_at_50pct": round(run["passthrough"]["loads"][1]["p99"]),
+                         "p99_ratio_at_50pct": round(run["ratios"]["p99_at_50pct"], 2)}
+    return line
+
+
+def plot(report: dict, path: Path) -> None:
+    engines = report["scoring"]["engines"]
+    runs = report["endtoend"]["runs"]
+    fig, axes = plt.subplots(1, 1 + len(runs), figsize=(5 + 4.5 * len(runs), 4))
+    ax = axes[0]
+    ax.barh([e["engine"] for e in engines], [e["us_per_record"] for e in engines], color="tab:blue")
+    ax.set_xscale("log")
+    ax.set_xlabel("µs per record (log)")
+    ax.set_title("Scoring, same PMML and records")
+    for y, e in enumerate(engines):
+        ax.annotate(f"{e['speedup']:.1f}x", (e["us_per_record"], y), xytext=(3, 0), textcoords="offset points",
+                    va="center", fontsize=8)
+    for ax, run in zip(axes[1:], runs):
+        for kind, colour in ((endtoend.DECISION, "tab:blue"), (endtoend.PASSTHROUGH, "0.5")):
+            loads = run[kind]["loads"]
+            rates = [load["rate"] for load in loads]
+            ax.plot(rates, [load["p50"] for load in loads], "o--", color=colour, label=f"{kind} p50")
+            ax.plot(rates, [load["p99"] for load in loads], "o-", color=colour, label=f"{kind} p99")
+        ax.set_yscale("log")
+        ax.set_xlabel("sessions/s offered")
+        ax.set_ylabel("latency ms (log)")
+        ax.set_title(f"parallelism {run['parallelism']}: capacity {run['decision']['capacity']:,.0f}/s "
+                     f"vs {run['passthrough']['capacity']:,.0f}/s")
+        ax.legend(fontsize=8)
+        ax.grid(alpha=0.3, which="both")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="parallelism 1 only, smaller loads (a smoke run)")
+    parser.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
+                        help="a job setting for both jobs of the end-to-end part")
+    args = parser.parse_args(argv)
+    stamp = time.strftime("%Y%m%dT%H%M%S")
+    report = {"time": stamp, "machine": machine()}
+    print("scoring engines (benchmarks/scoring.py)", flush=True)
+    report["scoring"] = scoring.run()
+    print(scoring.table(report["scoring"]), flush=True)
+    print("\nend to end (benchmarks/endtoend.py)", flush=True)
+    report["endtoend"] = endtoend.run((1,) if args.quick else (1, 2), 4000 if args.quick else 12000,
+                                      5.0 if args.quick else 15.0, settings=tuple(args.set))
+    report["machine"]["load_average_after"] = os.getloadavg()
+    print(endtoend.table(report["endtoend"]))
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / f"{stamp}.json").write_text(json.dumps(report, indent=2))
+    plot(report, RESULTS / f"{stamp}.png")
+    if not args.quick:
+        with HISTORY.open("a") as fh:
+            fh.write(json.dumps(summary(report)) + "\n")
+    print(f"\nresults: {RESULTS / stamp}.json and .png" + ("" if args.quick else f"; history: {HISTORY}"))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
