@@ -104,6 +104,7 @@ class Platform:
         self.decided_at = np.full(sessions, np.nan)
         self.tally = Tally()
         self.deadline = cfg.platform.decision_deadline_ms / 1000
+        self._looks: list[tuple[float, float]] = []  # (difference, its variance) at each progress line
 
     def prepare(self) -> None:
         """Both models' offline decisions: the control decisions, and the ground truth the
@@ -234,10 +235,15 @@ class Platform:
         effect = ""
         per_arm = frame["arm"].value_counts()
         if min(per_arm.get(CONTROL, 0), per_arm.get(TREATMENT, 0)) >= 2:
+            # Live numbers invite peeking, so the interval shown is the always-valid one.
             w = analysis.welch(frame.loc[frame.arm == CONTROL, "revenue"].to_numpy(),
                                frame.loc[frame.arm == TREATMENT, "revenue"].to_numpy(),
                                alpha=self.cfg.design.alpha, sided=self.cfg.design.sided)
-            effect = f" | effect {w.diff:+.2f} $ [{w.ci_lower:+.2f}, {w.ci_upper:+.2f}]"
+            self._looks.append((w.diff, w.se ** 2))
+            diffs, variances = np.array(self._looks).T
+            av = analysis.always_valid(diffs, variances, tau=self.cfg.design.mde, alpha=self.cfg.design.alpha)
+            effect = (f" | effect {w.diff:+.2f} $, always-valid CI [{av.ci_lower[-1]:+.2f}, {av.ci_upper[-1]:+.2f}]"
+                      f" p {av.p_value[-1]:.2g}")
         width = 24
         filled = int(width * min(started, self.sessions) / self.sessions)
         print(f"\r[{'#' * filled}{'.' * (width - filled)}] {started:,}/{self.sessions:,} sessions"
