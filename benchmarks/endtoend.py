@@ -29,7 +29,8 @@ import numpy as np
 from confluent_kafka import Producer
 
 from job.local.jobprocess import JobProcess, PrivateBroker
-from job.local.traffic import DEMOGRAPHIC, HISTORIC, Message, customers, demographic_message, historic_message
+from job.local.traffic import (DEMOGRAPHIC, HISTORIC, Message, customers, demographic_message, historic_message,
+                                wait_for_answer)
 
 DECISION, PASSTHROUGH = "decision", "passthrough"
 MODULES = {DECISION: "job.main", PASSTHROUGH: "benchmarks.passthrough"}
@@ -129,15 +130,15 @@ def _match(value: bytes, received: float, kind: str, published: dict, seen: set,
 def wait_until_serving(job: JobProcess, kind: str, timeout: float = 180.0) -> float:
     """Probe sessions until the job answers; returns the seconds it took."""
     started = time.monotonic()
-    uuid = 9_000_000_000_000
-    while time.monotonic() - started < timeout:
-        if not job.alive():
-            raise RuntimeError(f"{kind} job exited during start-up; log: {job.log}\n{job.output()[-2000:]}")
-        probe = drive(job, kind, customers(1, seed=0, uuid_base=uuid), None, seed=0, idle=3.0)
-        if not probe.missing:
-            return time.monotonic() - started
-        uuid += 1
-    raise RuntimeError(f"{kind} job gave no output within {timeout:.0f} s; log: {job.log}")
+    reader = job.reader("prediction", from_end=True)
+    try:
+        topics = {DEMOGRAPHIC: job.topics["demographic"], HISTORIC: job.topics["historic"]}
+        if wait_for_answer(job.bootstrap, topics, reader, 9_000_000_000_000, timeout) is None:
+            raise RuntimeError(f"{kind} job gave no output within {timeout:.0f} s; log: {job.log}\n"
+                               f"{job.output()[-2000:]}")
+    finally:
+        reader.close()
+    return time.monotonic() - started
 
 
 def measure(kind: str, parallelism: int, bootstrap: str, workdir: Path, capacity_sessions: int,

@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import hmac
 import json
-import random
 import sys
 import time
 from dataclasses import asdict, dataclass, field
@@ -129,23 +128,15 @@ class Platform:
     def wait_for_job(self, timeout: float = 180.0) -> None:
         """Probe sessions until the job answers: sessions started before it serves would
         all miss their deadline and bias the treatment arm towards "don't show"."""
-        probe = traffic.customers(1, seed=0, uuid_base=int(self.uuids[0]) - 1)[0]  # not in the experiment
-        rng, give_up = random.Random(0), time.monotonic() + timeout
-        while time.monotonic() < give_up:
-            for side, encode in ((traffic.DEMOGRAPHIC, traffic.demographic_message),
-                                 (traffic.HISTORIC, traffic.historic_message)):
-                self._produce(self.topics[side], traffic.Message(side, probe["uuid"], encode(probe, rng)))
-            self.producer.flush(10)
-            for _, record in self.reader.poll(3.0):
-                body = _contract(record)
-                if body and body[0] == probe["uuid"]:
-                    if not _same(body[2], self.token):
-                        raise PlatformError("the job answers with a different token than this experiment's; "
-                                            "submit it with the experiment's token (SILOCOMPRO_TOKEN[_FILE])")
-                    return
-        raise PlatformError(f"no decision from the job on {self.job_cfg.kafka.topics.prediction} within "
-                            f"{timeout:.0f} s: is it running (make status) and reading "
-                            f"{self.job_cfg.kafka.bootstrap_servers}?")
+        body = traffic.wait_for_answer(self.job_cfg.kafka.bootstrap_servers, self.topics, self.reader,
+                                       int(self.uuids[0]) - 1, timeout)  # a uuid outside the experiment
+        if body is None:
+            raise PlatformError(f"no decision from the job on {self.job_cfg.kafka.topics.prediction} within "
+                                f"{timeout:.0f} s: is it running (make status) and reading "
+                                f"{self.job_cfg.kafka.bootstrap_servers}?")
+        if not _same(str(body.get("token")), self.token):
+            raise PlatformError("the job answers with a different token than this experiment's; "
+                                "submit it with the experiment's token (SILOCOMPRO_TOKEN[_FILE])")
 
     def run(self) -> pd.DataFrame:
         """Publish on schedule, read decisions as they come, expire the overdue ones."""

@@ -35,10 +35,14 @@ def main(argv: list[str] | None = None) -> int:
     topics = {traffic.DEMOGRAPHIC: cfg.kafka.topics.demographic, traffic.HISTORIC: cfg.kafka.topics.historic}
     uuid_base = int(time.time() * 1000) * 1000  # fresh uuids each run: no clash with live join state
     plan = traffic.plan_sessions(traffic.customers(args.sessions, args.seed, uuid_base), args.seed, args.malformed)
-    reader = traffic.TopicReader(cfg.kafka.bootstrap_servers, cfg.kafka.topics.prediction)
-    dead_reader = traffic.TopicReader(cfg.kafka.bootstrap_servers, cfg.kafka.topics.dead_letter)
-    started = time.time()
+    # From the topics' current ends: earlier runs' outputs are not this run's
+    reader = traffic.TopicReader(cfg.kafka.bootstrap_servers, cfg.kafka.topics.prediction, from_end=True)
+    dead_reader = traffic.TopicReader(cfg.kafka.bootstrap_servers, cfg.kafka.topics.dead_letter, from_end=True)
 
+    if traffic.wait_for_answer(cfg.kafka.bootstrap_servers, topics, reader, uuid_base - 1, timeout=180) is None:
+        print(f"error: no decision on {cfg.kafka.topics.prediction} within 180 s: is the job running (make status)?",
+              file=sys.stderr)
+        return 1
     print(f"feeding {args.sessions} sessions ({len(plan.messages)} messages, {plan.malformed} malformed) "
           f"to {cfg.kafka.bootstrap_servers}")
     sent_at = traffic.produce(cfg.kafka.bootstrap_servers, topics, plan.messages, args.rate or None,
@@ -48,7 +52,7 @@ def main(argv: list[str] | None = None) -> int:
     found = traffic.collect_predictions(reader, plan.complete, args.timeout,
                                         _progress("decisions", len(plan.complete)))
     print()
-    dead = sum(1 for _, m in dead_reader.poll(3.0) if json.loads(m.value())["rejected_at_ms"] >= started * 1000 - 1)
+    dead = len(dead_reader.read_until(lambda pairs: len(pairs) >= plan.malformed, idle=10.0))
     reader.close()
     dead_reader.close()
 

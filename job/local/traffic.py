@@ -182,27 +182,63 @@ class TopicReader:
                 found.append((time.time(), message))
         return found
 
+    def read_until(self, enough: Callable[[list], bool], idle: float, linger: float = 1.0) -> list:
+        """(receive time, message) pairs until ``enough(pairs)`` or ``idle`` seconds without
+        a new message, then ``linger`` seconds more, so that duplicates trailing the last
+        wanted message are seen too."""
+        found, deadline = [], time.monotonic() + idle
+        while time.monotonic() < deadline and not enough(found):
+            batch = self.poll(0.5)
+            found += batch
+            if batch:
+                deadline = time.monotonic() + idle
+        return found + self.poll(linger)
+
     def close(self) -> None:
         self.consumer.close()
+
+
+def wait_for_answer(bootstrap: str, topics: dict[str, str], reader: TopicReader, uuid: int,
+                    timeout: float, every: float = 3.0) -> Optional[dict]:
+    """Publish a probe session (``uuid`` outside any run) every ``every`` seconds until the
+    job writes something for it to ``reader``'s topic; its JSON body, or None on timeout.
+
+    Traffic sent before the job serves would measure the job's start-up, not the job.
+    """
+    from confluent_kafka import Producer
+
+    probe = customers(1, seed=0, uuid_base=uuid)[0]
+    rng, producer, give_up = random.Random(0), Producer({"bootstrap.servers": bootstrap}), time.monotonic() + timeout
+    while time.monotonic() < give_up:
+        producer.produce(topics[DEMOGRAPHIC], key=str(uuid).encode(), value=demographic_message(probe, rng))
+        producer.produce(topics[HISTORIC], key=str(uuid).encode(), value=historic_message(probe, rng))
+        producer.flush(10)
+        for _, message in reader.poll(every):
+            try:
+                body = json.loads(message.value())
+            except ValueError:
+                continue
+            if isinstance(body, dict) and body.get("uuid") == uuid:
+                return body
+    return None
 
 
 def collect_predictions(reader: TopicReader, wanted: set[int], timeout: float,
                         progress: Optional[Callable[[int], None]] = None) -> dict[int, list[tuple[float, dict]]]:
     """Predictions for ``wanted`` uuids until all arrived or ``timeout`` seconds of nothing new."""
     found: dict[int, list[tuple[float, dict]]] = {}
-    idle_deadline = time.monotonic() + timeout
-    while time.monotonic() < idle_deadline and len(found) < len(wanted):
-        batch = reader.poll(0.5)
-        for received, message in batch:
+    read = 0
+
+    def enough(pairs: list) -> bool:
+        nonlocal read
+        for received, message in pairs[read:]:
             body = json.loads(message.value())
             if body.get("uuid") in wanted:
                 found.setdefault(body["uuid"], []).append((received, body))
-                idle_deadline = time.monotonic() + timeout
+        read = len(pairs)
         if progress:
             progress(len(found))
-    # duplicates that trail the last new uuid
-    for received, message in reader.poll(1.0):
-        body = json.loads(message.value())
-        if body.get("uuid") in wanted:
-            found.setdefault(body["uuid"], []).append((received, body))
+        return len(found) >= len(wanted)
+
+    enough(reader.read_until(enough, timeout))  # once more for what arrived while lingering
     return found

@@ -1,7 +1,6 @@
 """Through a real Kafka-protocol broker: 10,000 sessions, halves in random order, 2 % malformed."""
 import base64
 import json
-import time
 from collections import Counter
 
 import pytest
@@ -18,16 +17,6 @@ def letter_payload(letter: dict) -> bytes:
     return base64.b64decode(letter["payload_base64"])
 
 
-def read_all(reader, expected: int, idle: float = 15.0) -> list[dict]:
-    found, deadline = [], time.monotonic() + idle
-    while time.monotonic() < deadline and len(found) < expected:
-        batch = reader.poll(0.5)
-        found += [json.loads(m.value()) for _, m in batch]
-        if batch:
-            deadline = time.monotonic() + idle
-    return found + [json.loads(m.value()) for _, m in reader.poll(1.0)]
-
-
 def test_one_decision_per_complete_session_and_every_malformed_dead_lettered(new_job):
     """The sessions are produced before the job starts; it reads them from the earliest offset."""
     job = new_job()
@@ -39,7 +28,8 @@ def test_one_decision_per_complete_session_and_every_malformed_dead_lettered(new
     job.launch()
     try:
         found = collect_predictions(predictions, plan.complete, timeout=90)  # includes job start-up
-        letters = read_all(dead_letters, plan.malformed)
+        letters = [json.loads(m.value()) for _, m in
+                   dead_letters.read_until(lambda pairs: len(pairs) >= plan.malformed, idle=15.0)]
     finally:
         predictions.close()
         dead_letters.close()
