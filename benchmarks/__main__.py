@@ -95,7 +95,7 @@ def main(argv: list[str] | None = None) -> int:
     report["scoring"] = scoring.run()
     print(scoring.table(report["scoring"]), flush=True)
     print("\nend to end (benchmarks/endtoend.py)", flush=True)
-    report["endtoend"] = endtoend.run((1,) if args.quick else (1, 2), 4000 if args.quick else 12000,
+    report["endtoend"] = endtoend.run((1,) if args.quick else (1, 2), 3000 if args.quick else 6000,
                                       5.0 if args.quick else 15.0, settings=tuple(args.set))
     report["machine"]["load_average_after"] = os.getloadavg()
     print(endtoend.table(report["endtoend"]))

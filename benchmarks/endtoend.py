@@ -5,9 +5,11 @@
 For each parallelism the decision job and the pass-through job (benchmarks/passthrough.py)
 run in turn as real processes (local MiniCluster, thread mode, the committed model):
 
-* capacity: a backlog of sessions produced as fast as the producer can; the rate at which
-  outputs arrive between the 10th and the 90th percentile of the backlog is what the job
-  sustains (below it lag stays flat, above it lag grows);
+* sustained rate: paced loads of increasing rate (x1.3 per step from 300/s, 8 s each); a load is
+  sustained when the latency does not trend upwards while it runs (slope of latency over
+  publication time below 5 %: a job that falls behind by a share s of the offered rate
+  shows a slope of s). The highest sustained rate is the job's capacity. A backlog drain
+  is not used: it measures bursts of big fetches, which paced traffic never sees;
 * latency at 25 %, 50 % and 90 % of the decision job's capacity, sessions paced evenly,
   the two halves of a session published back to back: for the decision job from the
   second half's publication to the decision, for the pass-through from each message's
@@ -35,6 +37,8 @@ from job.local.traffic import (DEMOGRAPHIC, HISTORIC, Message, customers, demogr
 DECISION, PASSTHROUGH = "decision", "passthrough"
 MODULES = {DECISION: "job.main", PASSTHROUGH: "benchmarks.passthrough"}
 LOADS = (0.25, 0.5, 0.9)
+MAX_LAG_SLOPE = 0.05
+RAMP_START, RAMP_STEP, RAMP_SECONDS = 300.0, 1.3, 8.0
 TOKEN = "bench-token"
 
 
@@ -43,19 +47,22 @@ class Drive:
     """What one load produced: outputs matched to the messages that caused them."""
 
     expected: int
-    received_at: list[float] = field(default_factory=list)  # wall time of each matched output
+    sent_at: list[float] = field(default_factory=list)  # wall time the causing message was published
     latencies_ms: list[float] = field(default_factory=list)
     duplicates: int = 0
 
     @property
     def missing(self) -> int:
-        return self.expected - len(self.received_at)
+        return self.expected - len(self.sent_at)
 
-    def capacity(self, per_session: int) -> float:
-        """Sessions/s between the 10th and 90th percentile of arrivals (start-up and tail cut)."""
-        times = np.sort(self.received_at)
-        lo, hi = int(0.1 * len(times)), int(0.9 * len(times)) - 1
-        return (hi - lo) / (times[hi] - times[lo]) / per_session if hi > lo else float("nan")
+    def lag_slope(self) -> float:
+        """Seconds of extra latency per second of load: ~0 when the job keeps up."""
+        if len(self.sent_at) < 10:
+            return float("inf")
+        return float(np.polyfit(np.array(self.sent_at) - min(self.sent_at), np.array(self.latencies_ms) / 1000, 1)[0])
+
+    def sustained(self) -> bool:
+        return self.missing == 0 and self.lag_slope() < MAX_LAG_SLOPE
 
     def percentiles(self) -> dict[str, float]:
         values = np.array(self.latencies_ms) if self.latencies_ms else np.array([np.nan])
@@ -123,7 +130,7 @@ def _match(value: bytes, received: float, kind: str, published: dict, seen: set,
         result.duplicates += 1
         return
     seen.add(key)
-    result.received_at.append(received)
+    result.sent_at.append(sent_at)
     result.latencies_ms.append((received - sent_at) * 1000)
 
 
@@ -153,9 +160,9 @@ def measure(kind: str, parallelism: int, bootstrap: str, workdir: Path, capacity
         cpu_before = job.cpu_seconds()
         backlog = drive(job, kind, customers(capacity_sessions, seed=1, uuid_base=uuid_base), None, seed=1)
         cpu_ms = (job.cpu_seconds() - cpu_before) * 1000 / capacity_sessions
-        capacity = backlog.capacity(2 if kind == PASSTHROUGH else 1)
-        progress(f"{kind} p{parallelism}: capacity {capacity:,.0f} sessions/s, {cpu_ms:.2f} CPU ms per session "
-                 f"(missing {backlog.missing})")
+        progress(f"{kind} p{parallelism}: {cpu_ms:.2f} CPU ms per session over a {capacity_sessions:,}-session "
+                 f"backlog (missing {backlog.missing}); ramp for the sustained rate")
+        capacity, ramp = sustained_rate(job, kind, uuid_base + 500_000_000, progress)
         loads = []
         for i, rate in enumerate(rates or [capacity * share for share in LOADS]):
             people = customers(max(int(rate * seconds), 50), seed=2 + i, uuid_base=uuid_base + (i + 1) * 10_000_000)
@@ -164,10 +171,24 @@ def measure(kind: str, parallelism: int, bootstrap: str, workdir: Path, capacity
             progress(f"{kind} p{parallelism}: {rate:,.0f} sessions/s -> latency ms "
                      + " ".join(f"{k} {v:,.0f}" for k, v in run.percentiles().items()))
         return {"kind": kind, "parallelism": parallelism, "startup_s": startup, "capacity": capacity,
-                "cpu_ms_per_session": cpu_ms,
-                "capacity_missing": backlog.missing, "loads": loads, "alive": job.alive()}
+                "cpu_ms_per_session": cpu_ms, "ramp": ramp, "loads": loads, "alive": job.alive()}
     finally:
         job.stop()
+
+
+def sustained_rate(job: JobProcess, kind: str, uuid_base: int, progress) -> tuple[float, list[dict]]:
+    """The highest paced rate of the ramp the job keeps up with (see the module's docstring)."""
+    rate, best, steps = RAMP_START, 0.0, []
+    for step in range(40):
+        people = customers(int(rate * RAMP_SECONDS), seed=100 + step, uuid_base=uuid_base + step * 10_000_000)
+        run_ = drive(job, kind, people, rate, seed=100 + step, idle=10.0)
+        steps.append({"rate": rate, "lag_slope": run_.lag_slope(), "missing": run_.missing, **run_.percentiles()})
+        progress(f"{kind}: {rate:,.0f} sessions/s: lag slope {run_.lag_slope():+.3f}, p99 {run_.percentiles()['p99']:,.0f} ms"
+                 + ("" if run_.sustained() else " (falls behind)"))
+        if not run_.sustained():
+            break
+        best, rate = rate, rate * RAMP_STEP
+    return best, steps
 
 
 def run(parallelisms=(1, 2), capacity_sessions: int = 12000, seconds: float = 15.0, progress=print,
