@@ -4,9 +4,10 @@
 
 Everything is measured in one run on this machine and reported as ratios (to pypmml per
 record, to the pass-through job), because absolute numbers move with whatever else the
-machine does. Results go to benchmarks/results/<time>.json and .png, and one summary line
-per run is appended to benchmarks/history.jsonl (committed), so a change can be compared
-with the runs before it.
+machine does (the load average is recorded with each run). Results go to
+benchmarks/results/<time>.json and .png (not committed); a full run also appends one
+summary line to benchmarks/history.jsonl and replaces benchmarks/latest.png (both
+committed), so a change can be compared with the runs before it.
 """
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ import argparse
 import json
 import os
 import platform
+import shutil
 import subprocess
 import time
 from pathlib import Path
@@ -26,7 +28,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 from benchmarks import endtoend, scoring  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
-RESULTS, HISTORY = HERE / "results", HERE / "history.jsonl"
+RESULTS, HISTORY, LATEST = HERE / "results", HERE / "history.jsonl", HERE / "latest.png"
 
 
 def machine() -> dict:
@@ -105,6 +107,7 @@ def main(argv: list[str] | None = None) -> int:
     if not args.quick:
         with HISTORY.open("a") as fh:
             fh.write(json.dumps(summary(report)) + "\n")
+        shutil.copy(RESULTS / f"{stamp}.png", LATEST)
     print(f"\nresults: {RESULTS / stamp}.json and .png" + ("" if args.quick else f"; history: {HISTORY}"))
     return 0
 
