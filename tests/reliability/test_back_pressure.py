@@ -1,0 +1,120 @@
+"""The sink's broker goes away for a while: the job must hold back, not fail, and deliver
+every decision once it is back.
+
+The job reads from the suite's broker and writes to a second tansu that it reaches only
+through a job.local.proxy (kafka.sink_properties.bootstrap.servers; tansu advertises the
+proxy's address). The test cuts the proxy for OUTAGE seconds in the middle of the traffic.
+A small producer buffer (buffer.memory) makes the sink block within a second or two of
+the cut; the test reads from the REST API that the operator in front of the sink then
+takes no more input, and that once the network buffers between them are full (several
+seconds of this traffic) the sources are held back too.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import pytest
+
+from job.local.proxy import TcpProxy
+from job.local.traffic import customers, plan_sessions, produce
+from tests.reliability.accounting import Row, Tally, decisions_by_uuid, tally
+from tests.reliability.conftest import ROWS, free_port
+from tests.reliability.timeline import Background, as_stream, read_until
+
+pytestmark = pytest.mark.slow
+
+SESSIONS, RATE = 5000, 400  # 10,000 messages: 25 s of traffic
+CUT_AT, OUTAGE = 3.0, 25.0
+# ~150 decisions fill it: the sink blocks ~1.5 s into the outage instead of ~40 s.
+SINK_BUFFER = ["kafka.sink_properties.buffer.memory=16384", "kafka.sink_properties.batch.size=1024"]
+
+
+@dataclass
+class Run:
+    tally: Tally
+    back_pressured_ms: int  # what the source subtasks spent back-pressured during the outage
+    join_input: list[int]  # records into the join so far, each second of the outage
+    restarts: int
+    state: str
+
+
+@pytest.fixture(scope="module")
+def sink_broker(stack, tmp_path_factory):
+    """A tansu of its own behind a proxy; yields (proxy, bootstrap through the proxy)."""
+    port = free_port()
+    proxy = TcpProxy("127.0.0.1", port).start()
+    env = {"SILOCOMPRO_RUN_DIR": str(tmp_path_factory.mktemp("sink-broker")), "KAFKA_BOOTSTRAP": f"127.0.0.1:{port}"}
+    try:
+        stack.module("job.local.broker", "up", "--advertise", f"127.0.0.1:{proxy.port}", env=env)
+        yield proxy, f"127.0.0.1:{proxy.port}"
+    finally:
+        stack.module("job.local.broker", "down", env=env, check=False)
+        proxy.close()
+
+
+@pytest.fixture(scope="module")
+def run(stack, new_job, sink_broker) -> Run:
+    proxy, sink = sink_broker
+    plan = plan_sessions(customers(SESSIONS, seed=31, uuid_base=90_000_000), seed=31)
+    expected = {uuid: 1 for uuid in plan.complete}
+    job = new_job(f"kafka.sink_properties.bootstrap.servers={sink}", *SINK_BUFFER, sink_bootstrap=sink)
+    predictions = job.reader("prediction")
+    job.submit()
+    vertices = stack.flink.job(job.id)["vertices"]
+    sources = [v["id"] for v in vertices if v["name"].startswith("Source:")]
+    join = [v["id"] for v in vertices if v["name"].startswith("join sessions")]
+    stream = as_stream(plan.messages, seed=31)
+    sender = Background(lambda: produce(stack.bootstrap, job.sides(), stream, rate=RATE))
+    started = time.monotonic()
+    sender.start()
+
+    time.sleep(CUT_AT)
+    before = _subtask_total(stack.flink, job.id, sources, "accumulated-backpressured-time")
+    proxy.cut()
+    join_input = []
+    while time.monotonic() < started + CUT_AT + OUTAGE:
+        join_input.append(_subtask_total(stack.flink, job.id, join, "read-records"))
+        time.sleep(1)
+    during = _subtask_total(stack.flink, job.id, sources, "accumulated-backpressured-time") - before
+    proxy.restore()
+    sender.join()
+    decisions = read_until(predictions, lambda got: len(decisions_by_uuid(got)) >= len(expected), idle=45)
+    predictions.close()
+
+    result = Run(tally(expected, decisions_by_uuid(decisions)), during, join_input, stack.flink.restarts(job.id),
+                 job.state())
+    ROWS.append(Row(f"sink broker unreachable {OUTAGE:.0f} s", 1, result.tally, 0, 0,
+                    result.restarts + (result.state != "RUNNING")))
+    return result
+
+
+def _subtask_total(flink, job_id: str, vertices: list[str], metric: str) -> int:
+    """A running total the REST API keeps per subtask (records read, ms back-pressured)."""
+    return sum(subtask["metrics"][metric]
+               for vertex in vertices for subtask in flink.call(f"/jobs/{job_id}/vertices/{vertex}")["subtasks"])
+
+
+def longest_run(values: list[int]) -> int:
+    """Samples in the longest stretch of equal consecutive values, minus one: seconds."""
+    best = current = 0
+    for previous, value in zip(values, values[1:]):
+        current = current + 1 if value == previous else 0
+        best = max(best, current)
+    return best
+
+
+def test_the_blocked_sink_holds_the_join_back(run):
+    assert longest_run(run.join_input) >= OUTAGE / 3, run.join_input
+
+
+def test_the_back_pressure_reaches_the_sources(run):
+    assert run.back_pressured_ms > 0
+
+
+def test_no_decision_is_lost_or_repeated(run):
+    assert (run.tally.lost, run.tally.duplicated, run.tally.unexpected) == (0, 0, 0), run.tally
+
+
+def test_the_job_rides_out_the_outage_without_failing(run):
+    assert (run.state, run.restarts) == ("RUNNING", 0)
