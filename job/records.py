@@ -21,6 +21,10 @@ UUID_MAX = 2**63 - 1
 # json/ast see it: deep nesting makes json raise RecursionError and, under PemJa,
 # CPython 3.11's ast raise SystemError ("AST constructor recursion depth mismatch").
 MAX_DEPTH = 8
+# Every reason a Rejection can carry (README, "Data contract"); alerts and dead-letter
+# consumers key on them, so they only ever grow.
+REASONS = ("too_large", "not_utf8", "empty", "too_deep", "malformed", "not_an_object", "missing_field",
+           "wrong_type", "out_of_range", "conflicting_duplicate", "parser_error")
 
 
 @dataclass(frozen=True)

@@ -14,12 +14,10 @@ from dataclasses import dataclass
 from typing import Optional
 
 from job.local.traffic import DEMOGRAPHIC, HISTORIC
-from job.records import Rejection, parse_demographic, parse_historic
+from job.records import REASONS, Rejection, parse_demographic, parse_historic
 
 LIMIT = 65536  # parsing.max_message_bytes in conf/job.yaml
 ACCEPTED = "accepted"
-REASONS = ("too_large", "not_utf8", "empty", "too_deep", "malformed", "not_an_object", "missing_field",
-           "wrong_type", "out_of_range", "conflicting_duplicate", "parser_error")
 D, H = DEMOGRAPHIC, HISTORIC
 UUID_SPAN = 10**6
 

@@ -5,7 +5,8 @@ from collections import Counter
 
 import pytest
 
-from tests.reliability.corpus import ACCEPTED, REASONS, accepted_uuids, corpus, outcome
+from job.records import REASONS
+from tests.reliability.corpus import ACCEPTED, accepted_uuids, corpus, outcome
 
 CORPUS = corpus(seed=11, uuid_base=50_000_000)
 

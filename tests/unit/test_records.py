@@ -4,7 +4,7 @@ import json
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from job.records import Demographic, Historic, Rejection, parse_demographic, parse_historic
+from job.records import REASONS, Demographic, Historic, Rejection, parse_demographic, parse_historic
 from job.local.traffic import malformed_messages
 
 LIMIT = 65536
@@ -115,3 +115,85 @@ def test_arbitrary_json_objects_are_records_or_rejections(obj):
             assert isinstance(result, (Demographic, Historic, Rejection))
             if isinstance(result, Demographic):
                 assert 0 <= result.age <= 120 and result.man + result.woman <= 1
+
+
+# Property tests: valid messages in any of the encodings the contract allows parse to the
+# record they describe, and one broken field yields the reason the contract names.
+
+uuids = st.integers(0, 2**63 - 1)
+sexes = st.sampled_from([(1, 0), (0, 1), (0, 0)])
+ages = st.integers(0, 120) | st.floats(0, 120, allow_nan=False)
+flag_pairs = st.lists(st.tuples(st.sampled_from(["cat0", "cat17", "cat98", "u0", "u9", "cat99", "x"]),
+                                st.integers(0, 1)), max_size=12)
+styles = st.sampled_from(["json", "literal"])
+
+
+def encode(pairs, style: str, spacing: str = " ") -> bytes:
+    """An object written by hand from (key, value) pairs, so keys may repeat."""
+    def value(v):
+        if isinstance(v, list):
+            return "{" + f",{spacing}".join(f"{key(k)}:{spacing}{value(x)}" for k, x in v) + "}"
+        return json.dumps(v) if style == "json" else repr(v)
+
+    def key(k):
+        return json.dumps(k) if style == "json" else repr(k)
+
+    return ("{" + f",{spacing}".join(f"{key(k)}:{spacing}{value(v)}" for k, v in pairs) + "}").encode()
+
+
+@settings(max_examples=300, deadline=None)
+@given(uuids, ages, sexes, styles, st.randoms(use_true_random=False), st.sampled_from([" ", "", "\n\t "]))
+def test_any_valid_demographic_round_trips(uuid, age, sex, style, rng, spacing):
+    pairs = [("uuid", uuid), ("age", age), ("man", sex[0]), ("woman", sex[1])]
+    rng.shuffle(pairs)
+    assert parse_demographic(encode(pairs, style, spacing), LIMIT) == Demographic(uuid, float(age), *sex)
+
+
+@settings(max_examples=300, deadline=None)
+@given(uuids, flag_pairs, styles)
+def test_any_valid_historic_applies_any_purchase_wins(uuid, flags, style):
+    record = parse_historic(encode([("uuid", uuid), ("products", flags)], style), LIMIT)
+    expected = {}
+    for name, flag in flags:
+        if name not in ("cat99", "x"):
+            expected[name] = expected.get(name, 0) | flag
+    assert record == Historic(uuid, tuple(sorted(expected.items())))
+
+
+BROKEN_FIELD = st.sampled_from([
+    (None, "missing_field"),           # the field left out
+    ("null", "missing_field"),
+    ("bad-type", "wrong_type"),        # a string, list or object where a number belongs
+    ("NaN", "wrong_type"),
+    ("out-of-range", "out_of_range"),
+])
+ODD_VALUES = {"uuid": [-1, 2**63], "age": [-1, 120.5, 10**6], "man": [2, -1, 0.5], "woman": [3, 0.25]}
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.sampled_from(["uuid", "age", "man", "woman"]), BROKEN_FIELD, st.data())
+def test_one_broken_demographic_field_gets_the_documented_reason(field, broken, data):
+    how, reason = broken
+    fields = {"uuid": 7, "age": 30, "man": 0, "woman": 0}
+    if how is None:
+        del fields[field]
+        text = json.dumps(fields)
+    else:
+        replacement = {"null": "null", "NaN": "NaN",
+                       "bad-type": data.draw(st.sampled_from(['"x"', "[1]", '{"a": 1}'])),
+                       "out-of-range": json.dumps(data.draw(st.sampled_from(ODD_VALUES[field])))}[how]
+        text = json.dumps(fields).replace(f'"{field}": {json.dumps(fields[field])}', f'"{field}": {replacement}')
+    result = parse_demographic(text.encode(), LIMIT)
+    assert isinstance(result, Rejection) and result.reason == reason, (text, result)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=512), st.integers(64, 1024))
+def test_parsing_is_total_and_deterministic_for_any_bytes_and_limit(payload, limit):
+    for parse in (parse_demographic, parse_historic):
+        first = parse(payload, limit)
+        assert first == parse(payload, limit)
+        if isinstance(first, Rejection):
+            assert first.reason in REASONS and first.reason != "parser_error"
+        if len(payload) > limit:
+            assert first.reason == "too_large"
