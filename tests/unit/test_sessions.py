@@ -1,4 +1,6 @@
 """The join state machine: both orders, replacement, late halves, timeouts."""
+from hypothesis import given, strategies as st
+
 from job.records import Demographic, Historic
 from job.sessions import JOINED, LATE, REPLACED, STARTED, TIMED_OUT, Session, on_arrival, on_deadline
 
@@ -54,3 +56,38 @@ def test_deadline_emits_what_is_known_once():
 def test_deadline_without_state_does_nothing():
     assert on_deadline(None, 5) is None
     assert on_deadline(Session(decided=True), 5) is None
+
+
+# Property: whatever order halves, repeats and the deadline come in, a session is decided
+# exactly once, from the latest half of each side known at that moment.
+
+events = st.lists(st.sampled_from(["demo", "hist", "deadline"]), min_size=1, max_size=12)
+
+
+@given(events, st.integers(0, 11))
+def test_a_session_is_decided_once_from_the_latest_halves(sequence, deadline_after):
+    state, known, emitted, started = None, {}, [], False
+    # The timer fires once, some time after the first half; "deadline" events before the
+    # first half have no session to end, and stand for nothing.
+    arrivals = [e for e in sequence if e != "deadline"]
+    if not arrivals:
+        return
+    timeline = arrivals[:deadline_after + 1] + ["deadline"] + arrivals[deadline_after + 1:]
+    for i, event in enumerate(timeline):
+        if event == "deadline":
+            step = on_deadline(state, 5)
+        else:
+            half = Demographic(5, float(i), 1, 0) if event == "demo" else Historic(5, (("cat1", i % 2),))
+            step = on_arrival(state, half)
+            started |= step.start_timer
+            if not emitted:
+                known[event] = half
+        if step is None:
+            continue
+        if step.emit:
+            emitted.append((step.emit, event == "deadline"))
+        state = step.state if step.state is not None else state
+    assert started and len(emitted) == 1
+    decision, by_deadline = emitted[0]
+    assert decision.timed_out == by_deadline
+    assert (decision.demographic, decision.historic) == (known.get("demo"), known.get("hist"))
