@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Optional
 
 from job.local.traffic import DEMOGRAPHIC, HISTORIC
-from job.records import REASONS, Rejection, parse_demographic, parse_historic
+from job.records import Rejection, parse_demographic, parse_historic
 
 LIMIT = 65536  # parsing.max_message_bytes in conf/job.yaml
 ACCEPTED = "accepted"
