@@ -46,12 +46,11 @@ def summary(report: dict) -> dict:
             "scoring_max_abs_difference": max(e["max_abs_difference"] for e in engines.values())}
     for run in report["endtoend"]["runs"]:
         p = run["parallelism"]
-        line[f"p{p}"] = {"sessions_per_s": round(run["decision"]["capacity"]),
-                         "ceiling_sessions_per_s": round(run["passthrough"]["capacity"]),
-                         "capacity_ratio": round(run["ratios"]["capacity"], 2),
-                         "p99_ms_at_50pct": round(run["decision"]["loads"][1]["p99"]),
-                         "ceiling_p99_ms_at_50pct": round(run["passthrough"]["loads"][1]["p99"]),
-                         "p99_ratio_at_50pct": round(run["ratios"]["p99_at_50pct"], 2)}
+        figures = {"sessions_per_s": run["decision"]["capacity"], "ceiling_sessions_per_s": run["passthrough"]["capacity"],
+                   "capacity_ratio": run["ratios"]["capacity"], "p99_ms_at_50pct": run["decision"]["loads"][1]["p99"],
+                   "ceiling_p99_ms_at_50pct": run["passthrough"]["loads"][1]["p99"],
+                   "p99_ratio_at_50pct": run["ratios"]["p99_at_50pct"]}
+        line[f"p{p}"] = {k: None if v != v else round(v, 2) for k, v in figures.items()}  # NaN: not measured
     return line
 
 

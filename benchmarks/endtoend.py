@@ -164,7 +164,8 @@ def measure(kind: str, parallelism: int, bootstrap: str, workdir: Path, capacity
                  f"backlog (missing {backlog.missing}); ramp for the sustained rate")
         capacity, ramp = sustained_rate(job, kind, uuid_base + 500_000_000, progress)
         loads = []
-        for i, rate in enumerate(rates or [capacity * share for share in LOADS]):
+        # a job that keeps up with no step of the ramp is loaded relative to the first step
+        for i, rate in enumerate(rates or [max(capacity, RAMP_START) * share for share in LOADS]):
             people = customers(max(int(rate * seconds), 50), seed=2 + i, uuid_base=uuid_base + (i + 1) * 10_000_000)
             run = drive(job, kind, people, rate, seed=2 + i)
             loads.append({"rate": rate, "missing": run.missing, "duplicates": run.duplicates, **run.percentiles()})
@@ -183,8 +184,9 @@ def sustained_rate(job: JobProcess, kind: str, uuid_base: int, progress) -> tupl
         people = customers(int(rate * RAMP_SECONDS), seed=100 + step, uuid_base=uuid_base + step * 10_000_000)
         run_ = drive(job, kind, people, rate, seed=100 + step, idle=10.0)
         steps.append({"rate": rate, "lag_slope": run_.lag_slope(), "missing": run_.missing, **run_.percentiles()})
-        progress(f"{kind}: {rate:,.0f} sessions/s: lag slope {run_.lag_slope():+.3f}, p99 {run_.percentiles()['p99']:,.0f} ms"
-                 + ("" if run_.sustained() else " (falls behind)"))
+        verdict = "" if run_.sustained() else f" (falls behind; {run_.missing} outputs missing)"
+        progress(f"{kind}: {rate:,.0f} sessions/s: lag slope {run_.lag_slope():+.3f}, "
+                 f"p99 {run_.percentiles()['p99']:,.0f} ms{verdict}")
         if not run_.sustained():
             break
         best, rate = rate, rate * RAMP_STEP
@@ -215,7 +217,7 @@ def run(parallelisms=(1, 2), capacity_sessions: int = 12000, seconds: float = 15
 
 def ratios(decision: dict, ceiling: dict) -> dict:
     """Decision job / pass-through: throughput (higher is better) and latency (lower is better)."""
-    out = {"capacity": decision["capacity"] / ceiling["capacity"],
+    out = {"capacity": decision["capacity"] / ceiling["capacity"] if ceiling["capacity"] else float("nan"),
            "cpu_per_session": decision["cpu_ms_per_session"] / ceiling["cpu_ms_per_session"]}
     for share, mine, theirs in zip(LOADS, decision["loads"], ceiling["loads"]):
         for q in ("p50", "p95", "p99"):
