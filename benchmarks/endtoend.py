@@ -31,8 +31,8 @@ import numpy as np
 from confluent_kafka import Producer
 
 from job.local.jobprocess import JobProcess, PrivateBroker
-from job.local.traffic import (DEMOGRAPHIC, HISTORIC, Message, customers, demographic_message, historic_message,
-                                wait_for_answer)
+from job.local.traffic import (DEMOGRAPHIC, HISTORIC, Message, TopicReader, customers, demographic_message,
+                                historic_message, wait_for_answer)
 
 DECISION, PASSTHROUGH = "decision", "passthrough"
 MODULES = {DECISION: "job.main", PASSTHROUGH: "benchmarks.passthrough"}
@@ -81,14 +81,13 @@ def paired_messages(people: list[dict], seed: int) -> list[Message]:
     return out
 
 
-def drive(job: JobProcess, kind: str, people: list[dict], rate: Optional[float], seed: int,
+def drive(job: JobProcess, reader: TopicReader, kind: str, people: list[dict], rate: Optional[float], seed: int,
           idle: float = 20.0) -> Drive:
     """Publish ``people``'s sessions at ``rate`` sessions/s (None: as fast as possible) and
     collect the outputs until all arrived or nothing came for ``idle`` seconds."""
     messages = paired_messages(people, seed)
     per_session = 2 if kind == PASSTHROUGH else 1
     result = Drive(expected=len(people) * per_session)
-    reader = job.reader("prediction", from_end=True)
     producer = Producer({"bootstrap.servers": job.bootstrap, "linger.ms": 1})
     topics = {DEMOGRAPHIC: job.topics["demographic"], HISTORIC: job.topics["historic"]}
     published: dict[tuple[int, int], float] = {}  # (uuid, 0 demographic / 1 historic) -> wall time
@@ -113,7 +112,6 @@ def drive(job: JobProcess, kind: str, people: list[dict], rate: Optional[float],
                 _match(record.value(), received, kind, published, seen, result)
     finally:
         producer.flush(10)
-        reader.close()
     return result
 
 
@@ -134,17 +132,12 @@ def _match(value: bytes, received: float, kind: str, published: dict, seen: set,
     result.latencies_ms.append((received - sent_at) * 1000)
 
 
-def wait_until_serving(job: JobProcess, kind: str, timeout: float = 180.0) -> float:
+def wait_until_serving(job: JobProcess, reader: TopicReader, kind: str, timeout: float = 180.0) -> float:
     """Probe sessions until the job answers; returns the seconds it took."""
     started = time.monotonic()
-    reader = job.reader("prediction", from_end=True)
-    try:
-        topics = {DEMOGRAPHIC: job.topics["demographic"], HISTORIC: job.topics["historic"]}
-        if wait_for_answer(job.bootstrap, topics, reader, 9_000_000_000_000, timeout) is None:
-            raise RuntimeError(f"{kind} job gave no output within {timeout:.0f} s; log: {job.log}\n"
-                               f"{job.output()[-2000:]}")
-    finally:
-        reader.close()
+    topics = {DEMOGRAPHIC: job.topics["demographic"], HISTORIC: job.topics["historic"]}
+    if wait_for_answer(job.bootstrap, topics, reader, 9_000_000_000_000, timeout) is None:
+        raise RuntimeError(f"{kind} job gave no output within {timeout:.0f} s; log: {job.log}\n{job.output()[-2000:]}")
     return time.monotonic() - started
 
 
@@ -153,36 +146,40 @@ def measure(kind: str, parallelism: int, bootstrap: str, workdir: Path, capacity
     flags = [f"flink.parallelism={parallelism}", *settings]
     job = JobProcess(bootstrap, workdir, TOKEN, flags, module=MODULES[kind])
     job.launch()
+    # One reader for the job's whole life: a new one "from the end" would start early on
+    # tansu (it under-reports end offsets) and time its catch-up through old outputs.
+    reader = job.reader("prediction")
     uuid_base = int(time.time() * 1000) * 1000
     try:
-        startup = wait_until_serving(job, kind)
+        startup = wait_until_serving(job, reader, kind)
         progress(f"{kind} p{parallelism}: serving after {startup:.0f} s; capacity run ({capacity_sessions:,} sessions)")
         cpu_before = job.cpu_seconds()
-        backlog = drive(job, kind, customers(capacity_sessions, seed=1, uuid_base=uuid_base), None, seed=1)
+        backlog = drive(job, reader, kind, customers(capacity_sessions, seed=1, uuid_base=uuid_base), None, seed=1)
         cpu_ms = (job.cpu_seconds() - cpu_before) * 1000 / capacity_sessions
         progress(f"{kind} p{parallelism}: {cpu_ms:.2f} CPU ms per session over a {capacity_sessions:,}-session "
                  f"backlog (missing {backlog.missing}); ramp for the sustained rate")
-        capacity, ramp = sustained_rate(job, kind, uuid_base + 500_000_000, progress)
+        capacity, ramp = sustained_rate(job, reader, kind, uuid_base + 500_000_000, progress)
         loads = []
         # a job that keeps up with no step of the ramp is loaded relative to the first step
         for i, rate in enumerate(rates or [max(capacity, RAMP_START) * share for share in LOADS]):
             people = customers(max(int(rate * seconds), 50), seed=2 + i, uuid_base=uuid_base + (i + 1) * 10_000_000)
-            run = drive(job, kind, people, rate, seed=2 + i)
+            run = drive(job, reader, kind, people, rate, seed=2 + i)
             loads.append({"rate": rate, "missing": run.missing, "duplicates": run.duplicates, **run.percentiles()})
             progress(f"{kind} p{parallelism}: {rate:,.0f} sessions/s -> latency ms "
                      + " ".join(f"{k} {v:,.0f}" for k, v in run.percentiles().items()))
         return {"kind": kind, "parallelism": parallelism, "startup_s": startup, "capacity": capacity,
                 "cpu_ms_per_session": cpu_ms, "ramp": ramp, "loads": loads, "alive": job.alive()}
     finally:
+        reader.close()
         job.stop()
 
 
-def sustained_rate(job: JobProcess, kind: str, uuid_base: int, progress) -> tuple[float, list[dict]]:
+def sustained_rate(job: JobProcess, reader: TopicReader, kind: str, uuid_base: int, progress) -> tuple[float, list[dict]]:
     """The highest paced rate of the ramp the job keeps up with (see the module's docstring)."""
     rate, best, steps = RAMP_START, 0.0, []
     for step in range(40):
         people = customers(int(rate * RAMP_SECONDS), seed=100 + step, uuid_base=uuid_base + step * 10_000_000)
-        run_ = drive(job, kind, people, rate, seed=100 + step, idle=10.0)
+        run_ = drive(job, reader, kind, people, rate, seed=100 + step, idle=10.0)
         steps.append({"rate": rate, "lag_slope": run_.lag_slope(), "missing": run_.missing, **run_.percentiles()})
         verdict = "" if run_.sustained() else f" (falls behind; {run_.missing} outputs missing)"
         progress(f"{kind}: {rate:,.0f} sessions/s: lag slope {run_.lag_slope():+.3f}, "
