@@ -141,48 +141,73 @@ def wait_until_serving(job: JobProcess, reader: TopicReader, kind: str, timeout:
     return time.monotonic() - started
 
 
+class Running:
+    """A job process with one prediction reader for its whole life: a new reader "from the
+    end" would start early on tansu (it under-reports end offsets) and time its catch-up."""
+
+    def __init__(self, kind: str, bootstrap: str, workdir: Path, flags: list[str]):
+        self.kind = kind
+        self.job = JobProcess(bootstrap, workdir, TOKEN, flags, module=MODULES[kind])
+        self.job.launch()
+        self.reader = self.job.reader("prediction")
+        try:
+            self.startup = wait_until_serving(self.job, self.reader, kind)
+        except Exception:
+            self.stop()
+            raise
+
+    def drive(self, people: list[dict], rate: Optional[float], seed: int, idle: float = 20.0) -> Drive:
+        return drive(self.job, self.reader, self.kind, people, rate, seed, idle)
+
+    def stop(self) -> None:
+        self.reader.close()
+        self.job.stop()
+
+
 def measure(kind: str, parallelism: int, bootstrap: str, workdir: Path, capacity_sessions: int,
             rates: Optional[list[float]], seconds: float, progress, settings: list[str]) -> dict:
+    """Capacity on one job, latency loads on a fresh one: after the ramp's overloaded step a
+    job (pass-through too) stayed slower for minutes, which would bias every later load."""
     flags = [f"flink.parallelism={parallelism}", *settings]
-    job = JobProcess(bootstrap, workdir, TOKEN, flags, module=MODULES[kind])
-    job.launch()
-    # One reader for the job's whole life: a new one "from the end" would start early on
-    # tansu (it under-reports end offsets) and time its catch-up through old outputs.
-    reader = job.reader("prediction")
     uuid_base = int(time.time() * 1000) * 1000
+    first = Running(kind, bootstrap, workdir, flags)
     try:
-        startup = wait_until_serving(job, reader, kind)
-        progress(f"{kind} p{parallelism}: serving after {startup:.0f} s; capacity run ({capacity_sessions:,} sessions)")
-        cpu_before = job.cpu_seconds()
-        backlog = drive(job, reader, kind, customers(capacity_sessions, seed=1, uuid_base=uuid_base), None, seed=1)
-        cpu_ms = (job.cpu_seconds() - cpu_before) * 1000 / capacity_sessions
-        progress(f"{kind} p{parallelism}: {cpu_ms:.2f} CPU ms per session over a {capacity_sessions:,}-session "
-                 f"backlog (missing {backlog.missing}); ramp for the sustained rate")
-        capacity, ramp = sustained_rate(job, reader, kind, uuid_base + 500_000_000, progress)
+        progress(f"{kind} p{parallelism}: serving after {first.startup:.0f} s; backlog of {capacity_sessions:,} sessions")
+        cpu_before = first.job.cpu_seconds()
+        backlog = first.drive(customers(capacity_sessions, seed=1, uuid_base=uuid_base), None, seed=1)
+        cpu_ms = (first.job.cpu_seconds() - cpu_before) * 1000 / capacity_sessions
+        progress(f"{kind} p{parallelism}: {cpu_ms:.2f} CPU ms per session (missing {backlog.missing}); "
+                 "ramp for the sustained rate")
+        capacity, ramp = sustained_rate(first, uuid_base + 500_000_000, progress)
+        alive = first.job.alive()
+    finally:
+        first.stop()
+    second = Running(kind, bootstrap, workdir, flags)
+    try:
         loads = []
         # a job that keeps up with no step of the ramp is loaded relative to the first step
         for i, rate in enumerate(rates or [max(capacity, RAMP_START) * share for share in LOADS]):
             people = customers(max(int(rate * seconds), 50), seed=2 + i, uuid_base=uuid_base + (i + 1) * 10_000_000)
-            run = drive(job, reader, kind, people, rate, seed=2 + i)
+            run = second.drive(people, rate, seed=2 + i)
             loads.append({"rate": rate, "missing": run.missing, "duplicates": run.duplicates, **run.percentiles()})
             progress(f"{kind} p{parallelism}: {rate:,.0f} sessions/s -> latency ms "
                      + " ".join(f"{k} {v:,.0f}" for k, v in run.percentiles().items()))
-        return {"kind": kind, "parallelism": parallelism, "startup_s": startup, "capacity": capacity,
-                "cpu_ms_per_session": cpu_ms, "ramp": ramp, "loads": loads, "alive": job.alive()}
+        alive = alive and second.job.alive()
     finally:
-        reader.close()
-        job.stop()
+        second.stop()
+    return {"kind": kind, "parallelism": parallelism, "startup_s": first.startup, "capacity": capacity,
+            "cpu_ms_per_session": cpu_ms, "ramp": ramp, "loads": loads, "alive": alive}
 
 
-def sustained_rate(job: JobProcess, reader: TopicReader, kind: str, uuid_base: int, progress) -> tuple[float, list[dict]]:
+def sustained_rate(running: Running, uuid_base: int, progress) -> tuple[float, list[dict]]:
     """The highest paced rate of the ramp the job keeps up with (see the module's docstring)."""
     rate, best, steps = RAMP_START, 0.0, []
     for step in range(40):
         people = customers(int(rate * RAMP_SECONDS), seed=100 + step, uuid_base=uuid_base + step * 10_000_000)
-        run_ = drive(job, reader, kind, people, rate, seed=100 + step, idle=10.0)
+        run_ = running.drive(people, rate, seed=100 + step, idle=10.0)
         steps.append({"rate": rate, "lag_slope": run_.lag_slope(), "missing": run_.missing, **run_.percentiles()})
         verdict = "" if run_.sustained() else f" (falls behind; {run_.missing} outputs missing)"
-        progress(f"{kind}: {rate:,.0f} sessions/s: lag slope {run_.lag_slope():+.3f}, "
+        progress(f"{running.kind}: {rate:,.0f} sessions/s: lag slope {run_.lag_slope():+.3f}, "
                  f"p99 {run_.percentiles()['p99']:,.0f} ms{verdict}")
         if not run_.sustained():
             break
