@@ -69,15 +69,6 @@ def _read_yaml(path: Path) -> dict:
     return raw
 
 
-def _number(section: _Section, key: str, low: float, high: float = float("inf"), low_ok: bool = False) -> float:
-    value = section.tree.get(key)
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not (
-            (low <= value if low_ok else low < value) and value < high):
-        raise ConfigError(f"{section._key(key)}: expected a number in {'[' if low_ok else '('}{low}, {high}), "
-                          f"got {value!r}")
-    return float(value)
-
-
 def load_experiment(path: Path = DEFAULT_EXPERIMENT, economics_path: Path = DEFAULT_ECONOMICS,
                     overrides: Mapping[str, str] | None = None,
                     environ: Mapping[str, str] | None = None) -> ExperimentConfig:
@@ -94,27 +85,27 @@ def load_experiment(path: Path = DEFAULT_EXPERIMENT, economics_path: Path = DEFA
     try:
         return ExperimentConfig(
             design=Design(
-                alpha=_number(economics, "alpha", 0, 1), power=_number(economics, "power", 0, 1),
-                mde=_number(economics, "min_effect", 0), sd=_number(economics, "revenue_sd", 0),
+                alpha=economics.number("alpha", 0, 1), power=economics.number("power", 0, 1),
+                mde=economics.number("min_effect", 0), sd=economics.number("revenue_sd", 0),
                 sided=_sided(design),
-                treatment_share=_number(design, "treatment_share", 0, 1),
-                salt=design.text("salt"), srm_p_value=_number(design, "srm_p_value", 0, 1)),
+                treatment_share=design.number("treatment_share", 0, 1),
+                salt=design.text("salt"), srm_p_value=design.number("srm_p_value", 0, 1)),
             platform=PlatformConfig(
                 sessions=None if sessions is None else platform.integer("sessions", 2),
-                rate=_number(platform, "rate", 0),
+                rate=platform.number("rate", 0),
                 decision_deadline_ms=platform.integer("decision_deadline_ms", 1),
                 seed=platform.integer("seed", 0), output_dir=platform.path("output_dir"),
                 control_pmml=platform.path("control_pmml")),
             enrichment=Enrichment(
                 demographic=_delay(enrichment.section("demographic")),
                 historic=_delay(enrichment.section("historic")),
-                duplicate_share=_number(enrichment, "duplicate_share", 0, 1, low_ok=True),
-                missing_side_share=_number(enrichment, "missing_side_share", 0, 1, low_ok=True)),
+                duplicate_share=enrichment.number("duplicate_share", 0, 1, low_ok=True),
+                missing_side_share=enrichment.number("missing_side_share", 0, 1, low_ok=True)),
             response=ResponseModel(
-                traditional_mean=_number(response, "traditional_mean", 0),
-                customer_sd=_number(response, "customer_sd", 0), session_sd=_number(response, "session_sd", 0),
+                traditional_mean=response.number("traditional_mean", 0),
+                customer_sd=response.number("customer_sd", 0), session_sd=response.number("session_sd", 0),
                 pre_sessions=response.integer("pre_sessions", 1),
-                gain_if_buy=_number(economics, "gain_if_buy", 0), loss_if_not=_number(economics, "loss_if_not", 0)),
+                gain_if_buy=economics.number("gain_if_buy", 0), loss_if_not=economics.number("loss_if_not", 0)),
         )
     except ValueError as err:  # the dataclasses' own checks (e.g. median above p99)
         if isinstance(err, ConfigError):
@@ -124,7 +115,7 @@ def load_experiment(path: Path = DEFAULT_EXPERIMENT, economics_path: Path = DEFA
 
 def _delay(section: _Section) -> Delay:
     try:
-        return Delay(_number(section, "median_ms", 0), _number(section, "p99_ms", 0))
+        return Delay(section.number("median_ms", 0), section.number("p99_ms", 0))
     except ConfigError:
         raise
     except ValueError as err:

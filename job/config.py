@@ -189,6 +189,15 @@ class _Section:
             raise ConfigError(f"{self._key(key)}: expected an integer >= {minimum}, got {value!r}")
         return value
 
+    def number(self, key: str, low: float, high: float = float("inf"), low_ok: bool = False) -> float:
+        """A number in (low, high), or [low, high) with ``low_ok``; booleans are not numbers."""
+        value = self._get(key)
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not (
+                (low <= value if low_ok else low < value) and value < high):
+            raise ConfigError(f"{self._key(key)}: expected a number in {'[' if low_ok else '('}{low}, {high}), "
+                              f"got {value!r}")
+        return float(value)
+
     def choice(self, key: str, options: tuple[str, ...]) -> str:
         value = self._get(key)
         if value not in options:
