@@ -32,7 +32,7 @@ from confluent_kafka import Producer
 
 from job.local.jobprocess import JobProcess, PrivateBroker
 from job.local.traffic import (DEMOGRAPHIC, HISTORIC, Message, TopicReader, customers, demographic_message,
-                                historic_message, wait_for_answer)
+                                historic_message, send, wait_for_answer)
 
 DECISION, PASSTHROUGH = "decision", "passthrough"
 MODULES = {DECISION: "job.main", PASSTHROUGH: "benchmarks.passthrough"}
@@ -98,11 +98,7 @@ def drive(job: JobProcess, reader: TopicReader, kind: str, people: list[dict], r
             due = len(messages) if rate is None else min(len(messages), int((time.monotonic() - start) * rate * 2) + 1)
             while sent < due:
                 message = messages[sent]
-                try:
-                    producer.produce(topics[message.side], key=str(message.uuid).encode(), value=message.payload)
-                except BufferError:
-                    producer.poll(0.01)
-                    continue
+                send(producer, topics[message.side], message)
                 published[(message.uuid, 0 if message.side == DEMOGRAPHIC else 1)] = time.time()
                 sent += 1
                 last_news = time.monotonic()

@@ -149,7 +149,7 @@ class Platform:
             while sent < len(messages) or pending:
                 now = time.monotonic() - start
                 while sent < len(messages) and messages[sent].at <= now:
-                    self._produce(self.topics[messages[sent].message.side], messages[sent].message)
+                    traffic.send(self.producer, self.topics[messages[sent].message.side], messages[sent].message)
                     sent += 1
                 self.producer.poll(0)
                 for received, record in self.reader.poll(0.02):
@@ -173,14 +173,6 @@ class Platform:
     def close(self) -> None:
         self.producer.flush(30)
         self.reader.close()
-
-    def _produce(self, topic: str, message: traffic.Message) -> None:
-        while True:
-            try:
-                self.producer.produce(topic, key=str(message.uuid).encode(), value=message.payload)
-                return
-            except BufferError:  # local queue full: let it drain
-                self.producer.poll(0.05)
 
     def _take(self, record, at: float, pending: set[int]) -> None:
         body = _contract(record)

@@ -122,6 +122,17 @@ def plan_sessions(customer_rows: list[dict], seed: int, malformed_share: float =
     return plan
 
 
+def send(producer, topic: str, message: Message) -> None:
+    """Produce keyed by uuid; when the local queue is full, let it drain and try again."""
+    key = None if message.uuid is None else str(message.uuid).encode()
+    while True:
+        try:
+            producer.produce(topic, key=key, value=message.payload)
+            return
+        except BufferError:
+            producer.poll(0.05)
+
+
 def produce(bootstrap: str, topics: dict[str, str], messages: Iterable[Message], rate: Optional[float] = None,
             progress: Optional[Callable[[int], None]] = None, extra: Optional[dict] = None) -> dict[int, float]:
     """Send messages (keyed by uuid) at ``rate`` messages/s (None: as fast as possible).
@@ -138,13 +149,7 @@ def produce(bootstrap: str, topics: dict[str, str], messages: Iterable[Message],
             delay = start + i / rate - time.monotonic()
             if delay > 0:
                 time.sleep(delay)
-        key = None if message.uuid is None else str(message.uuid).encode()
-        while True:
-            try:
-                producer.produce(topics[message.side], key=key, value=message.payload)
-                break
-            except BufferError:  # local queue full: let it drain
-                producer.poll(0.05)
+        send(producer, topics[message.side], message)
         if message.uuid is not None:
             sent_at[message.uuid] = time.time()
         producer.poll(0)
@@ -210,8 +215,8 @@ def wait_for_answer(bootstrap: str, topics: dict[str, str], reader: TopicReader,
     probe = customers(1, seed=0, uuid_base=uuid)[0]
     rng, producer, give_up = random.Random(0), Producer({"bootstrap.servers": bootstrap}), time.monotonic() + timeout
     while time.monotonic() < give_up:
-        producer.produce(topics[DEMOGRAPHIC], key=str(uuid).encode(), value=demographic_message(probe, rng))
-        producer.produce(topics[HISTORIC], key=str(uuid).encode(), value=historic_message(probe, rng))
+        send(producer, topics[DEMOGRAPHIC], Message(DEMOGRAPHIC, uuid, demographic_message(probe, rng)))
+        send(producer, topics[HISTORIC], Message(HISTORIC, uuid, historic_message(probe, rng)))
         producer.flush(10)
         for _, message in reader.poll(every):
             try:

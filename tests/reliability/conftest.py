@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import re
-import socket
 import subprocess
 import sys
 import time
@@ -21,6 +20,7 @@ import pytest
 
 from job.local.broker import create_topics
 from job.local.cluster import PORT_DEFAULTS, FlinkRest
+from job.local.jobprocess import TOPIC_ROLES, free_port
 from job.local.traffic import TopicReader
 from tests.conftest import FIXTURES
 from tests.reliability.accounting import Row, format_table
@@ -36,12 +36,6 @@ heartbeat.timeout: 10000
 metrics.fetcher.update-interval: 500
 restart-strategy.exponential-delay.initial-backoff: 500 ms
 """
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @dataclass
@@ -90,16 +84,13 @@ def stack(tmp_path_factory):
         stack.module("job.local.broker", "down", check=False)
 
 
-TOPICS = ("demographic", "historic", "prediction", "dead_letter")
-
-
 class ClusterJob:
     """The job on the suite's cluster, on topics of its own, submitted with `make submit`."""
 
     def __init__(self, stack: Stack, flags: list[str], sink_bootstrap: str | None = None, env: dict | None = None):
         suffix = uuidlib.uuid4().hex[:8]
         self.stack, self.env, self.name = stack, env or {}, f"reliability-{suffix}"
-        self.topics = {name: f"rel_{name}_{suffix}" for name in TOPICS}
+        self.topics = {name: f"rel_{name}_{suffix}" for name in TOPIC_ROLES}
         self.sink_bootstrap = sink_bootstrap or stack.bootstrap
         create_topics(stack.bootstrap, [self.topics["demographic"], self.topics["historic"]])
         create_topics(self.sink_bootstrap, [self.topics["prediction"], self.topics["dead_letter"]])
