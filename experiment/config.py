@@ -7,18 +7,16 @@ overrides), so the platform always listens where the job writes.
 """
 from __future__ import annotations
 
-import copy
 import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping, Optional
 
-import yaml
 
 from experiment.arrivals import Delay, Enrichment
 from experiment.planner import Plan, sample_size
 from experiment.response import ResponseModel
-from job.config import REPO_ROOT, ConfigError, _Section, _set_dotted
+from job.config import REPO_ROOT, ConfigError, _Section, _set_dotted, prefixed_overrides, read_yaml
 
 DEFAULT_EXPERIMENT = REPO_ROOT / "conf" / "experiment.yaml"
 DEFAULT_ECONOMICS = REPO_ROOT / "conf" / "economics.yaml"
@@ -60,24 +58,15 @@ class ExperimentConfig:
     response: ResponseModel
 
 
-def _read_yaml(path: Path) -> dict:
-    if not path.is_file():
-        raise ConfigError(f"config file not found: {path}")
-    raw = yaml.safe_load(path.read_text()) or {}
-    if not isinstance(raw, dict):
-        raise ConfigError(f"{path}: top level must be a mapping")
-    return raw
-
-
 def load_experiment(path: Path = DEFAULT_EXPERIMENT, economics_path: Path = DEFAULT_ECONOMICS,
                     overrides: Mapping[str, str] | None = None,
                     environ: Mapping[str, str] | None = None) -> ExperimentConfig:
-    merged = copy.deepcopy(_read_yaml(path))
+    merged = read_yaml(path)
     environ = os.environ if environ is None else environ
-    env = {k[len(ENV_PREFIX):].lower().replace("__", "."): v for k, v in environ.items() if k.startswith(ENV_PREFIX)}
+    env = prefixed_overrides(environ, ENV_PREFIX)
     for dotted, value in {**env, **(overrides or {})}.items():
         _set_dotted(merged, dotted, value)
-    economics = _Section(_read_yaml(economics_path), "economics")
+    economics = _Section(read_yaml(economics_path), "economics")
     root = _Section(merged, "")
     design, platform, enrichment, response = (root.section(s) for s in ("design", "platform", "enrichment",
                                                                         "response"))

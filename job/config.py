@@ -5,7 +5,6 @@ that names the key, instead of a Flink task failing minutes later on a TaskManag
 """
 from __future__ import annotations
 
-import copy
 import os
 import site
 from dataclasses import dataclass, field
@@ -98,15 +97,8 @@ def load_config(
     environ: Mapping[str, str] | None = None,
 ) -> Config:
     """Read the YAML, apply env then CLI overrides (``section.key=value``), validate."""
-    path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"config file not found: {path}")
-    with path.open() as fh:
-        raw = yaml.safe_load(fh) or {}
-    if not isinstance(raw, dict):
-        raise ConfigError(f"{path}: top level must be a mapping")
     environ = os.environ if environ is None else environ
-    merged = copy.deepcopy(raw)
+    merged = read_yaml(Path(path))
     for dotted, value in env_overrides(environ).items():
         _set_dotted(merged, dotted, value)
     for dotted, value in (overrides or {}).items():
@@ -114,15 +106,26 @@ def load_config(
     return _build(merged)
 
 
+def read_yaml(path: Path) -> dict:
+    """A config file's top-level mapping (a fresh copy, safe to override in place)."""
+    if not path.is_file():
+        raise ConfigError(f"config file not found: {path}")
+    raw = yaml.safe_load(path.read_text()) or {}
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: top level must be a mapping")
+    return raw
+
+
 def env_overrides(environ: Mapping[str, str]) -> dict[str, str]:
     """``SILOCOMPRO__JOIN__TIMEOUT_MS`` → ``join.timeout_ms``; KAFKA_BOOTSTRAP is a shortcut."""
-    found: dict[str, str] = {}
-    if environ.get(BOOTSTRAP_ENV):
-        found["kafka.bootstrap_servers"] = environ[BOOTSTRAP_ENV]
-    for name, value in environ.items():
-        if name.startswith(ENV_PREFIX):
-            found[name[len(ENV_PREFIX):].lower().replace("__", ".")] = value
-    return found
+    shortcut = {"kafka.bootstrap_servers": environ[BOOTSTRAP_ENV]} if environ.get(BOOTSTRAP_ENV) else {}
+    return {**shortcut, **prefixed_overrides(environ, ENV_PREFIX)}
+
+
+def prefixed_overrides(environ: Mapping[str, str], prefix: str) -> dict[str, str]:
+    """``<prefix>SECTION__KEY`` → ``section.key``."""
+    return {name[len(prefix):].lower().replace("__", "."): value
+            for name, value in environ.items() if name.startswith(prefix)}
 
 
 def parse_set_flags(flags: list[str]) -> dict[str, str]:
