@@ -60,32 +60,45 @@ function svg(tag, attrs, parent) {
   return node;
 }
 
-// The cumulative effect and its always-valid band, x from 0 to the planned size.
+// A round step for about ``count`` ticks over ``span``: 1, 2 or 5 times a power of ten.
+function niceStep(span, count) {
+  const raw = span / count, power = 10 ** Math.floor(Math.log10(raw));
+  return power * ([1, 2, 5, 10].find((m) => m * power >= raw) || 10);
+}
+
+// The cumulative effect and its always-valid band, x from 0 to the planned size. The y
+// range follows the estimate and the latest band, so the first looks' very wide band is
+// clipped instead of flattening everything else.
 function drawChart(chart, path, planned, mde) {
   chart.replaceChildren();
   const W = 800, H = 320, L = 60, R = 15, T = 15, B = 35;
-  const ys = path.flatMap((p) => [p.diff, p.av_lower, p.av_upper]).filter((v) => v != null);
-  let lo = Math.min(-0.5, -mde, ...ys.filter((v) => Math.abs(v) < 50)), hi = Math.max(2 * mde, ...ys.filter((v) => Math.abs(v) < 50));
-  lo = Math.max(lo, -10 * mde - 5); hi = Math.min(hi, 10 * mde + 5);
+  const last = path[path.length - 1] || {};
+  const ys = [...path.map((p) => p.diff), last.av_lower, last.av_upper, -mde, 2 * mde, 0].filter((v) => v != null);
+  const step = niceStep(Math.max(...ys) - Math.min(...ys), 5);
+  const lo = Math.floor(Math.min(...ys) / step) * step - step, hi = Math.ceil(Math.max(...ys) / step) * step + step;
   const x = (c) => L + (W - L - R) * c / planned;
   const y = (v) => T + (H - T - B) * (hi - Math.max(lo, Math.min(hi, v))) / (hi - lo);
   svg("rect", { x: L, y: T, width: W - L - R, height: H - T - B, fill: "#fafbfc", stroke: "#d0d4d8" }, chart);
-  for (let i = 0; i <= 4; i++) {
-    const v = lo + (hi - lo) * i / 4;
+  for (let v = lo; v <= hi + step / 2; v += step) {
     svg("line", { x1: L, x2: W - R, y1: y(v), y2: y(v), stroke: "#eceef0" }, chart);
-    svg("text", { x: L - 6, y: y(v) + 4, "text-anchor": "end", "font-size": 11, fill: "#5c6670" }, chart).textContent = v.toFixed(1);
+    svg("text", { x: L - 6, y: y(v) + 4, "text-anchor": "end", "font-size": 11, fill: "#5c6670" }, chart)
+      .textContent = `${v > 0 ? "+" : ""}${Number(v.toFixed(6))} $`;
+  }
+  for (let i = 0; i <= 4; i++) {
     const c = planned * i / 4;
     svg("text", { x: x(c), y: H - B + 16, "text-anchor": "middle", "font-size": 11, fill: "#5c6670" }, chart).textContent = fmt(Math.round(c));
   }
   svg("text", { x: (W + L) / 2, y: H - 4, "text-anchor": "middle", "font-size": 12, fill: "#1d2327" }, chart).textContent = "customers analysed";
-  svg("line", { x1: L, x2: W - R, y1: y(0), y2: y(0), stroke: "#555", "stroke-width": 1 }, chart);
-  svg("line", { x1: L, x2: W - R, y1: y(mde), y2: y(mde), stroke: "#2d6a4f", "stroke-dasharray": "6 4" }, chart);
   const band = path.filter((p) => p.av_lower != null && p.av_upper != null);
   if (band.length > 1) {
     const upper = band.map((p) => `${x(p.customers)},${y(p.av_upper)}`);
     const lower = band.slice().reverse().map((p) => `${x(p.customers)},${y(p.av_lower)}`);
     svg("polygon", { points: [...upper, ...lower].join(" "), fill: "#4a90d9", "fill-opacity": 0.25, stroke: "#4a90d9" }, chart);
   }
+  svg("line", { x1: L, x2: W - R, y1: y(0), y2: y(0), stroke: "#555", "stroke-width": 1 }, chart);
+  svg("line", { x1: L, x2: W - R, y1: y(mde), y2: y(mde), stroke: "#2d6a4f", "stroke-dasharray": "6 4" }, chart);
+  svg("text", { x: W - R - 4, y: y(mde) - 4, "text-anchor": "end", "font-size": 11, fill: "#2d6a4f" }, chart)
+    .textContent = `minimum effect ${mde} $`;
   const line = path.filter((p) => p.diff != null).map((p) => `${x(p.customers)},${y(p.diff)}`);
   if (line.length > 1) svg("polyline", { points: line.join(" "), fill: "none", stroke: "#111", "stroke-width": 2, id: "effect-line" }, chart);
   chart.dataset.points = String(path.length);
