@@ -86,7 +86,8 @@ function drawChart(chart, path, planned, mde) {
   }
   for (let i = 0; i <= 4; i++) {
     const c = planned * i / 4;
-    svg("text", { x: x(c), y: H - B + 16, "text-anchor": "middle", "font-size": 11, fill: "#5c6670" }, chart).textContent = fmt(Math.round(c));
+    const anchor = i === 0 ? "start" : i === 4 ? "end" : "middle";
+    svg("text", { x: x(c), y: H - B + 16, "text-anchor": anchor, "font-size": 11, fill: "#5c6670" }, chart).textContent = fmt(Math.round(c));
   }
   svg("text", { x: (W + L) / 2, y: H - 4, "text-anchor": "middle", "font-size": 12, fill: "#1d2327" }, chart).textContent = "customers analysed";
   const band = path.filter((p) => p.av_lower != null && p.av_upper != null);

@@ -59,13 +59,18 @@ def test_a_console_killed_mid_run_keeps_its_sessions_and_resumes_to_the_planned_
         assert before["state"] == "interrupted" and 300 <= recorded < before["plan"]["total"]
         assert not before["live"]["srm"]["mismatch"]  # the cut took both arms alike
         assert client.post("/api/experiments/1/start").status_code == 202
+        wait_for(client, 1, lambda b: b["live"]["recorded"] >= recorded + 200, timeout=60)
+        assert client.post("/api/experiments/1/stop").get_json()["state"] == "interrupted"  # Stop, then Resume
+        stopped = wait_for(client, 1, lambda b: True, timeout=5)["live"]["recorded"]
+        assert client.post("/api/experiments/1/start").status_code == 202
         after = wait_for(client, 1, lambda b: b["state"] in ("done", "failed"), timeout=120)
     finally:
         responder.stop()
         console.stop()
     assert after["state"] == "done", after["message"]
-    assert after["runs"] == 2 and after["live"]["recorded"] == after["plan"]["total"]
+    assert after["runs"] == 3 and after["live"]["recorded"] == after["plan"]["total"]
     sessions = json.loads(client.get("/experiments/1/sessions.json").get_data())
-    first_run = [s for s in sessions if s["run_id"] == 1]
-    assert len(first_run) == recorded  # nothing recorded before the kill was lost or repeated
-    assert max(s["started_at"] for s in first_run) < min(s["started_at"] for s in sessions if s["run_id"] == 2)
+    runs = [[s for s in sessions if s["run_id"] == run] for run in (1, 2, 3)]
+    assert (len(runs[0]), len(runs[0]) + len(runs[1])) == (recorded, stopped)  # nothing lost or repeated
+    for earlier, later in zip(runs, runs[1:]):  # each run a time slice after the one before
+        assert max(s["started_at"] for s in earlier) < min(s["started_at"] for s in later)
