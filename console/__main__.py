@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import signal
 import sys
 
 from console.config import load_console
@@ -29,6 +30,9 @@ def main(argv: list[str] | None = None) -> int:
               "experiments and read their tokens at creation. Use 127.0.0.1 unless you mean it.", file=sys.stderr)
     from waitress import serve
 
+    # SIGTERM (a service manager, `kill`) ends like Ctrl-C: the running experiment is
+    # stopped and marked interrupted, its recorded sessions kept.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     print(f"experiment console at http://{cfg.host}:{cfg.port}/ (database {cfg.database}); Ctrl-C stops it",
           flush=True)
     try:
