@@ -34,6 +34,9 @@ BENCH_ARGS ?=
 EXPERIMENT_ARGS ?=
 PYTEST_ARGS ?=
 JOB_RUNNING = $(PY) -m job.local.cluster jobs | grep -q "RUNNING.*silocompro-targeting"
+# Is something listening on host:port? A bare TCP connect: it sends nothing, so a secured or
+# proxied broker never sees a plaintext request from it.
+LISTENING = (exec 3<>/dev/tcp/$(subst :,/,$(1))) 2>/dev/null
 
 # The console's browser test: playwright-core pinned by package-lock.json, Debian's chromium.
 BROWSER_DIR := tests/console/browser
@@ -96,11 +99,14 @@ cluster-up: setup
 cluster-down: setup
 	$(PY) -m job.local.cluster down
 
-## submit: flink run -py job/main.py on the cluster at FLINK_REST_PORT, replacing a running job of the same
-## name (stopped with a savepoint), so exactly one job answers; starts broker and cluster if needed.
-## TOKEN=... for an experiment console's token, FROM_SAVEPOINT=path to resume
-submit: setup broker-up cluster-up model token
-	@if $(JOB_RUNNING); then echo "replacing the running job"; $(PY) -m job.local.cluster stop; fi
+## submit: flink run -py job/main.py on the cluster at FLINK_REST_PORT, replacing (cancelling) an active job of the
+## same name, so exactly one job answers. Starts the local broker and cluster when nothing listens where they
+## should be. TOKEN=... for an experiment console's token, FROM_SAVEPOINT=path to resume
+submit: setup token
+	@if ! $(call LISTENING,$(KAFKA_BOOTSTRAP)) && [[ "$(KAFKA_BOOTSTRAP)" =~ ^(127\.0\.0\.1|localhost):[0-9]+$$ ]]; then \
+	  $(MAKE) --no-print-directory broker-up; fi
+	@$(call LISTENING,localhost:$${FLINK_REST_PORT:-8081}) || $(MAKE) --no-print-directory cluster-up
+	@$(PY) -m experiment.jobswap -- $(JOB_ARGS)
 	$(PY) -m job.local.cluster submit $(if $(FROM_SAVEPOINT),--from-savepoint $(FROM_SAVEPOINT)) -- $(JOB_ARGS)
 
 ## job-up: broker, cluster and model, then the job unless it already runs
