@@ -29,7 +29,6 @@ from experiment.planner import Plan, PlanError, describe
 from experiment.tokens import digest, issue
 from job.config import Config, load_config
 
-MAX_SESSIONS = 200_000  # about 22 minutes at the platform's 150 sessions/s
 REPORT_FILES = (report.EFFECT_PNG, report.ARMS_PNG, report.REPORT_HTML, report.RESULT_JSON)
 # Passed on to `make submit` so that it reaches the broker and cluster this console uses.
 SUBMIT_ENV = ("KAFKA_BOOTSTRAP", "FLINK_REST_PORT", "FLINK_RPC_PORT", "FLINK_TM_RPC_PORT", "FLINK_BLOB_PORT")
@@ -88,17 +87,17 @@ def create_app(console_cfg: Optional[ConsoleConfig] = None, exp_cfg: Optional[Ex
     @app.post("/api/plan")
     def plan_api():
         try:
-            plan = forms.plan_from_form(request.get_json(silent=True) or {}, MAX_SESSIONS)
+            plan = forms.plan_from_form(request.get_json(silent=True) or {}, console_cfg.max_sessions)
         except PlanError as err:
-            return jsonify(field=err.field, message=str(err).split(": ", 1)[1]), 422
+            return jsonify(field=err.field, message=err.reason), 422
         return jsonify(plan=plan.as_dict(), lines=describe(plan), seconds=plan.total / exp_cfg.platform.rate)
 
     @app.post("/experiments")
     def create():
         try:
-            plan = forms.plan_from_form(request.form, MAX_SESSIONS)
+            plan = forms.plan_from_form(request.form, console_cfg.max_sessions)
         except PlanError as err:
-            error = {"field": err.field, "message": str(err).split(": ", 1)[1]}
+            error = {"field": err.field, "message": err.reason}
             return render_template("index.html", fields=forms.FIELDS, values=request.form, error=error,
                                    experiments=store.all(), rate=exp_cfg.platform.rate), 422
         token = issue()

@@ -22,6 +22,7 @@ class ConsoleConfig:
     database: Path
     reports: Path
     job_wait_s: float
+    max_sessions: int
 
     @property
     def loopback(self) -> bool:
@@ -44,4 +45,5 @@ def load_console(path: Path = DEFAULT_CONSOLE, overrides: Mapping[str, object] |
     if port > 65535:
         raise ConfigError(f"console.port: expected a port number, got {port}")
     return ConsoleConfig(host=root.text("host"), port=port, database=root.path("database"),
-                         reports=root.path("reports"), job_wait_s=root.number("job_wait_s", 0))
+                         reports=root.path("reports"), job_wait_s=root.number("job_wait_s", 0),
+                         max_sessions=root.integer("max_sessions", 4))

@@ -17,6 +17,7 @@ from dataclasses import replace
 from typing import Optional
 
 import pandas as pd
+from confluent_kafka import KafkaException
 
 from console.store import ANALYSING, DONE, FAILED, INTERRUPTED, RUNNING, STARTABLE, WAITING, Experiment, Store
 from experiment import analysis, report
@@ -75,6 +76,9 @@ class Runner:
             self.finish(experiment)
         except (PlatformError, ModelError) as err:
             store.set_state(experiment_id, FAILED, str(err))
+        except KafkaException as err:
+            store.set_state(experiment_id, FAILED, f"cannot reach Kafka at {self.job_cfg.kafka.bootstrap_servers} "
+                                                   f"({err}): is the broker running (make status)?")
         except Exception as err:  # the thread must leave a state the page can explain
             log.exception("experiment %s failed", experiment_id)
             store.set_state(experiment_id, FAILED, f"unexpected error: {type(err).__name__}: {err}")

@@ -36,6 +36,15 @@ def test_wrong_token_predictions_are_ignored_and_counted(env, broker, topics):
         assert client.get(f"/experiments/{experiment_id}/report/{name}").status_code == 200
 
 
+def test_start_without_a_job_fails_with_a_message_and_can_be_retried(env):
+    client = app_for({**env, "SILOCOMPRO_CONSOLE__JOB_WAIT_S": "3"}).test_client()
+    experiment_id, _ = create(client)
+    assert client.post(f"/api/experiments/{experiment_id}/start").status_code == 202
+    body = wait_for(client, experiment_id, lambda b: b["state"] == "failed", timeout=60)
+    assert body["message"].startswith("no decision from the job on console_prediction_")
+    assert body["startable"] and body["live"]["recorded"] == 0
+
+
 @pytest.mark.slow
 def test_a_console_killed_mid_run_keeps_its_sessions_and_resumes_to_the_planned_size(broker, topics, tmp_path):
     env = console_env(broker, topics, tmp_path, rate=300)
