@@ -94,7 +94,7 @@ class Runner:
         platform.connect()
         try:
             store.set_state(experiment_id, WAITING, "waiting for the job to answer with this experiment's token")
-            platform.wait_for_job(self.job_wait_s, patient=True,
+            platform.wait_for_job(self.job_wait_s, patient=True, stop=self._stop,
                                   notice=lambda message: store.set_state(experiment_id, WAITING, message))
         except PlatformError:
             platform.close()

@@ -131,20 +131,20 @@ class Platform:
                        traffic.HISTORIC: self.job_cfg.kafka.topics.historic}
 
     def wait_for_job(self, timeout: float = 180.0, patient: bool = False,
-                     notice: Optional[Callable[[str], None]] = None) -> None:
+                     notice: Optional[Callable[[str], None]] = None, stop: Optional[threading.Event] = None) -> None:
         """Probe sessions until the job answers: sessions started before it serves would
         all miss their deadline and bias the treatment arm towards "don't show".
 
         ``patient``: an answer with another token is not the end, since the job with this
         experiment's token may be replacing the one that answered (``make submit TOKEN=...``);
         keep probing until ``timeout``, telling ``notice`` what was seen. Each probe uses a
-        new uuid, because a job answers a session only once."""
+        new uuid, because a job answers a session only once. Returns early once ``stop`` is set."""
         give_up = time.monotonic() + timeout
         probe = int(self.uuids[0]) - 1  # uuids below the experiment's own
         wrong = False
-        while (left := give_up - time.monotonic()) > 0:
+        while (left := give_up - time.monotonic()) > 0 and not (stop and stop.is_set()):
             body = traffic.wait_for_answer(self.job_cfg.kafka.bootstrap_servers, self.topics, self.reader,
-                                           probe, left if not patient else min(left, 15.0))
+                                           probe, left if not patient else min(left, 5.0))
             probe -= 1
             if body is not None and self.token.matches(str(body.get("token"))):
                 return
@@ -153,6 +153,8 @@ class Platform:
                 break
             if notice and body is not None:
                 notice("a job answers, but with another token: submit it with this experiment's token")
+        if stop and stop.is_set():
+            return
         if wrong:
             raise PlatformError("the job answers with a different token than this experiment's; "
                                 "submit it with the experiment's token (SILOCOMPRO_TOKEN[_FILE])")

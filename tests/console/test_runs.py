@@ -45,6 +45,18 @@ def test_start_without_a_job_fails_with_a_message_and_can_be_retried(env):
     assert body["startable"] and body["live"]["recorded"] == 0
 
 
+def test_stop_while_waiting_for_the_job(env):
+    client = app_for({**env, "SILOCOMPRO_CONSOLE__JOB_WAIT_S": "120"}).test_client()
+    experiment_id, _ = create(client)
+    client.post(f"/api/experiments/{experiment_id}/start")
+    wait_for(client, experiment_id, lambda b: b["message"].startswith("waiting for the job"), timeout=60)
+    started = time.monotonic()
+    assert client.post(f"/api/experiments/{experiment_id}/stop").get_json()["state"] == "interrupted"
+    assert time.monotonic() - started < 10  # not the 120 s the wait would last
+    body = wait_for(client, experiment_id, lambda b: True, timeout=5)
+    assert body["message"] == "stopped before any session was sent" and body["startable"]
+
+
 @pytest.mark.slow
 def test_a_console_killed_mid_run_keeps_its_sessions_and_resumes_to_the_planned_size(broker, topics, tmp_path):
     env = console_env(broker, topics, tmp_path, rate=300)
