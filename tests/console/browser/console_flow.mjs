@@ -43,8 +43,10 @@ try {
   await shot(page, "3-refused-by-server");
 
   for (const [name, value] of Object.entries(design)) await page.fill(`#${name}`, value);
-  await page.waitForFunction(() => !document.getElementById("create").disabled
-                                   && document.getElementById("error-power").textContent === "");
+  // the plan shown is the one for the last field typed (the page asks after a short pause)
+  await page.waitForFunction((mde) => !document.getElementById("create").disabled
+                                      && document.getElementById("plan-lines").textContent.includes(`to detect ${mde} $`),
+                             Number(design.mde).toFixed(2));
   seen.planned = await text(page, "#plan-total");
   await Promise.all([page.waitForNavigation(), page.click("#create")]);
   const token = await text(page, "#token");
