@@ -141,9 +141,11 @@ class ServeModels(BroadcastProcessFunction):
             message = control.parse(messages.from_wire(value))
             candidate = registry.apply(self.registry, message)
             self._serve(candidate)  # loads and verifies every new version first
-        except (control.ControlError, registry.RegistryError, ModelError) as err:
+        except Exception as err:  # anything, even an engine bug on an odd PMML: reject, never crash-loop on the log
+            expected = isinstance(err, (control.ControlError, registry.RegistryError, ModelError))
             self.rejected.inc()
-            yield self.status, self._event("rejected", message, now, reason=str(err))
+            yield self.status, self._event("rejected", message, now,
+                                           reason=str(err) if expected else f"{type(err).__name__}: {err}")
             return
         state.put(REGISTRY_KEY, candidate.to_json())
         self.registry = candidate
