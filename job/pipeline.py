@@ -26,6 +26,9 @@ from job.records import Rejection, parse_demographic, parse_historic
 from job.serving import ServeModels, decision_row_type, registry_descriptor
 
 
+CONTROL_FETCH_WAIT_MS = 500  # a model push reaches the job within half a second
+
+
 def keyed_row_type():
     """(k, v) rows: Kafka key and value. Built per use: a TypeInformation that a source or
     operator already used cannot be pickled into another function (PyFlink 2.0)."""
@@ -152,6 +155,8 @@ def kafka_source(cfg: Config, topic: str) -> KafkaSource:
     )
     for key, value in cfg.kafka.consumer_properties().items():
         builder.set_property(key, value)
+    if control:  # a quiet topic: no need to ask it 50 times a second (tansu waits the full fetch wait)
+        builder.set_property("fetch.max.wait.ms", str(CONTROL_FETCH_WAIT_MS))
     return builder.build()
 
 
