@@ -11,6 +11,7 @@ difference is pypmml scoring one record per call, as the job's operator would.
 from __future__ import annotations
 
 import argparse
+import os
 import time
 from pathlib import Path
 from typing import Callable, Sequence
@@ -27,6 +28,7 @@ WARM_UP = 200
 def run(pmml_path: Path | str = REPO / "pmml" / "model.pmml", records: int = 10000, seed: int = 0) -> dict:
     """Time each engine on the same records; {"engines": [{"engine", "load_s", "us_per_record", ...}]}."""
     pmml_path = Path(pmml_path)
+    load_before = os.getloadavg()[0]
     spec = load_spec(pmml_path, pmml_path.with_suffix(".json"), engine="compiled")
     rows = sample_rows(records, seed, split_values(spec.pmml_text))
     results = []
@@ -52,7 +54,8 @@ def run(pmml_path: Path | str = REPO / "pmml" / "model.pmml", records: int = 100
     base = results[0]["records_per_s"]
     for result in results:
         result["speedup"] = result["records_per_s"] / base
-    return {"pmml": str(pmml_path), "records": len(rows), "seed": seed, "engines": results}
+    return {"pmml": str(pmml_path), "records": len(rows), "seed": seed, "engines": results,
+            "load_average_1m": [load_before, os.getloadavg()[0]]}
 
 
 def _dataframe_scorer(scorer) -> Callable[[Sequence[dict]], np.ndarray]:
@@ -90,7 +93,8 @@ def _result(name: str, load_s: float, seconds: float, scores: np.ndarray, refere
 def table(report: dict) -> str:
     lines = [
         f"{report['records']} records from {report['pmml']} (seed {report['seed']}); "
-        "speed-up and difference against pypmml per-record",
+        "speed-up and difference against pypmml per-record; load average (1 min) "
+        + " -> ".join(f"{load:.2f}" for load in report["load_average_1m"]),
         f"{'engine':<28}{'load s':>8}{'records/s':>12}{'us/record':>11}{'speed-up':>10}{'max |diff|':>12}",
     ]
     for r in report["engines"]:
