@@ -610,7 +610,7 @@ class TreeEnsemble:
         return self._probability(float(np.add.accumulate(scores)[-1]))
 
     def score_rows(self, rows: Iterable[Mapping[str, Optional[float]]]) -> np.ndarray:
-        records = np.array([self._values_of(row) for row in rows], dtype=np.float64)
+        records = np.array(list(map(self._values_of, rows)), dtype=np.float64)
         return self.predict(records.reshape(-1, len(self.fields)))
 
     def _values_of(self, row: Mapping[str, Optional[float]]) -> tuple:
