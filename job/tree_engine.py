@@ -419,7 +419,11 @@ def _outcomes(tree: Tree, buckets: _Buckets, where: str) -> list[tuple[dict[str,
     child whose predicate is TRUE; UNKNOWN (a missing input) counts as not TRUE, unless
     the tree names a defaultChild, which is then taken when no child is TRUE and one is
     UNKNOWN; with no child taken the walk ends at the node (returnLastPrediction) or
-    predicts nothing (returnNullPrediction)."""
+    predicts nothing (returnNullPrediction).
+
+    Each node's ways on (a child, or ending there) are proven to split all records between
+    them, so that, node by node, every record ends on exactly one outcome and scoring
+    needs no check."""
     found: list[tuple[dict[str, int], float]] = []
 
     def visit(node: Node, condition: Optional[dict[str, int]], path: str) -> None:
@@ -432,13 +436,11 @@ def _outcomes(tree: Tree, buckets: _Buckets, where: str) -> list[tuple[dict[str,
             choices, end = _default_child_choices(node, buckets, path)
         else:
             choices, end = _first_true_choices(node, buckets)
+        ways = [_conjoin_all({}, constraints) for constraints in (*choices, end)]
+        _check_partition([way for way in ways if way is not None], buckets, path)
         for number, (child, choice) in enumerate(zip(node.children, choices), 1):
-            reached = condition
-            for field, bits in choice:
-                reached = _conjoin(reached, field, bits)
-            visit(child, reached, f"{path}.{number}")
-        for field, bits in end:
-            condition = _conjoin(condition, field, bits)
+            visit(child, _conjoin_all(condition, choice), f"{path}.{number}")
+        condition = _conjoin_all(condition, end)
         if condition is not None:
             found.append((condition, node.score if tree.return_last else math.nan))
 
@@ -446,16 +448,22 @@ def _outcomes(tree: Tree, buckets: _Buckets, where: str) -> list[tuple[dict[str,
     return found
 
 
-def _check_partition(outcomes: list[tuple[dict[str, int], float]], buckets: _Buckets, where: str) -> None:
-    """Prove that every record ends on exactly one node of the tree, so that scoring needs
-    no check: the outcomes' conditions are pairwise disjoint (a shared field with no common
-    bucket) and their sizes, in combinations of buckets, add up to all the combinations."""
-    fields = sorted({field for condition, _ in outcomes for field in condition})
+def _conjoin_all(condition: Optional[dict[str, int]], constraints: list[Constraint]) -> Optional[dict[str, int]]:
+    for field, bits in constraints:
+        condition = _conjoin(condition, field, bits)
+    return condition
+
+
+def _check_partition(conditions: list[dict[str, int]], buckets: _Buckets, where: str) -> None:
+    """Raise unless the conditions split all combinations of buckets between them: they
+    are pairwise disjoint (a shared field with no common bucket) and their sizes, in
+    combinations of buckets, add up to all the combinations."""
+    fields = sorted({field for condition in conditions for field in condition})
     combinations = math.prod(buckets.count(field) for field in fields)
     covered = sum(math.prod(condition.get(field, buckets.full(field)).bit_count() for field in fields)
-                  for condition, _ in outcomes)
+                  for condition in conditions)
     overlapping = any(all(condition[field] & other[field] for field in condition.keys() & other.keys())
-                      for number, (condition, _) in enumerate(outcomes) for other, _ in outcomes[:number])
+                      for number, condition in enumerate(conditions) for other in conditions[:number])
     if overlapping or covered != combinations:
         raise ModelError(f"{where}: the compiled tree does not end every record on exactly one node "
                          "(an engine bug): score this model with model.engine: pypmml")
@@ -518,8 +526,6 @@ class TreeEnsemble:
         self.ensemble = ensemble
         buckets = _Buckets(ensemble)
         per_tree = [_outcomes(tree, buckets, f"tree {n}") for n, tree in enumerate(ensemble.trees, 1)]
-        for number, outcomes in enumerate(per_tree, 1):
-            _check_partition(outcomes, buckets, f"tree {number}")
         # Tree t owns whole words, so that each surviving word names one tree's node; an
         # even number of words, ANDed as 64-bit pairs (a spare last word stays empty).
         words = [-(-len(outcomes) // _WORD_BITS) for outcomes in per_tree]

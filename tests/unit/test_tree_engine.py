@@ -270,20 +270,33 @@ def test_tree_scores_add_up_in_document_order_from_zero():
 
 
 def test_compilation_proves_each_tree_ends_every_record_on_exactly_one_node():
+    """Every node's ways on are checked; the check itself, on a whole tree's outcomes."""
     root = ('<Node score="0"><True/>'
             '<Node score="1"><SimplePredicate field="man" operator="lessThan" value="0.5"/></Node>'
             '<Node score="2"><SimplePredicate field="man" operator="lessThan" value="1.0"/></Node></Node>')
     ensemble = parse(pmml(tree_model(root)), OUTPUT)
     buckets = _Buckets(ensemble)
-    outcomes = _outcomes(ensemble.trees[0], buckets, "tree 1")
-    _check_partition(outcomes, buckets, "tree 1")
+    conditions = [condition for condition, _ in _outcomes(ensemble.trees[0], buckets, "tree 1")]
+    _check_partition(conditions, buckets, "tree 1")
     assert buckets.count("man") == 4 and buckets.full("man") == 0b1111  # missing, < 0.5, < 1.0, >= 1.0
-    gap = outcomes[:-1]
-    overlap = outcomes + outcomes[:1]
-    overlap_and_gap = [({"man": 0b0011}, 1.0), ({"man": 0b0110}, 2.0)]  # sizes add up to 4 all the same
+    gap = conditions[:-1]
+    overlap = conditions + conditions[:1]
+    overlap_and_gap = [{"man": 0b0011}, {"man": 0b0110}]  # sizes add up to 4 all the same
     for broken in (gap, overlap, overlap_and_gap):
         with pytest.raises(ModelError, match=r"tree 1: the compiled tree does not end every record on exactly one"):
             _check_partition(broken, buckets, "tree 1")
+
+
+def test_a_compiler_bug_letting_two_children_match_is_caught_while_compiling(monkeypatch):
+    honest = job.tree_engine._first_true_choices
+
+    def any_true_child(node, buckets):  # forgets that the first TRUE child wins
+        choices, end = honest(node, buckets)
+        return [constraints[-1:] for constraints in choices], end
+
+    monkeypatch.setattr(job.tree_engine, "_first_true_choices", any_true_child)
+    with pytest.raises(ModelError, match=r"tree \d+[.\d]*: the compiled tree does not end every record on exactly"):
+        TreeEnsemble.from_pmml(FIXTURE_TEXT, OUTPUT)
 
 
 def test_a_model_whose_masks_would_not_fit_is_refused(monkeypatch):
