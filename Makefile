@@ -50,7 +50,8 @@ APT_INSTALL = if [ "$$(id -u)" = 0 ]; then SUDO=; elif command -v sudo >/dev/nul
 include training/training.mk
 
 .PHONY: demo test setup check-python broker-up broker-down cluster-up cluster-down submit job-up run \
-        feed status down clean token model plan experiment bench stop reliability console browser-deps
+        feed status down clean token model plan experiment bench stop reliability model-push model-list model-retire \
+        console browser-deps
 
 ## demo: the first command — broker, cluster, model, job, a few thousand sessions, results
 demo: job-up
@@ -169,3 +170,18 @@ stop: setup
 ## on a broker + cluster of its own (free ports); ends with the table of sessions sent, decided, lost, duplicated
 reliability: setup
 	$(PY) -m pytest tests/reliability $(PYTEST_ARGS)
+
+## model-push: publish a model to the running job: MODEL=path.pmml [NAME= VERSION= THRESHOLD=] and SHARE=0..1 (default 1, a swap) or SHADOW=1
+model-push: setup
+	@test -n "$(MODEL)" || { echo "error: MODEL=path/to/model.pmml is required (its metadata JSON beside it)" >&2; exit 2; }
+	$(PY) -m job.models push $(MODEL) $(if $(NAME),--name $(NAME)) $(if $(VERSION),--version $(VERSION)) \
+	  $(if $(THRESHOLD),--threshold $(THRESHOLD)) $(if $(SHADOW),--shadow,$(if $(SHARE),--share $(SHARE)))
+
+## model-list: the control topic's messages and the registry as the job last reported it
+model-list: setup
+	$(PY) -m job.models list
+
+## model-retire: stop serving or shadowing NAME=... VERSION=...
+model-retire: setup
+	@test -n "$(NAME)" -a -n "$(VERSION)" || { echo "error: NAME=... VERSION=... are required" >&2; exit 2; }
+	$(PY) -m job.models retire $(NAME) $(VERSION)

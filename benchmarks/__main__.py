@@ -1,6 +1,6 @@
 """`make bench`: scoring engines, then the job end to end against its pass-through ceiling.
 
-    python -m benchmarks [--quick] [--set section.key=value ...]
+    python -m benchmarks [--quick | --scoring-only] [--set section.key=value ...]
 
 Everything is measured in one run on this machine and reported as ratios (to pypmml per
 record, to the pass-through job), because absolute numbers move with whatever else the
@@ -87,6 +87,7 @@ def plot(report: dict, path: Path) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="parallelism 1 only, smaller loads (a smoke run)")
+    parser.add_argument("--scoring-only", action="store_true", help="the scoring engines only (~30 s, a smoke run)")
     parser.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
                         help="a job setting for both jobs of the end-to-end part")
     args = parser.parse_args(argv)
@@ -95,13 +96,17 @@ def main(argv: list[str] | None = None) -> int:
     print("scoring engines (benchmarks/scoring.py)", flush=True)
     report["scoring"] = scoring.run()
     print(scoring.table(report["scoring"]), flush=True)
-    print("\nend to end (benchmarks/endtoend.py)", flush=True)
-    report["endtoend"] = endtoend.run((1,) if args.quick else (1, 2), 3000 if args.quick else 6000,
-                                      5.0 if args.quick else 15.0, settings=tuple(args.set))
+    if not args.scoring_only:
+        print("\nend to end (benchmarks/endtoend.py)", flush=True)
+        report["endtoend"] = endtoend.run((1,) if args.quick else (1, 2), 3000 if args.quick else 6000,
+                                          5.0 if args.quick else 15.0, settings=tuple(args.set))
+        print(endtoend.table(report["endtoend"]))
     report["machine"]["load_average_after"] = os.getloadavg()
-    print(endtoend.table(report["endtoend"]))
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / f"{stamp}.json").write_text(json.dumps(report, indent=2))
+    if args.scoring_only:
+        print(f"\nresults: {RESULTS / stamp}.json")
+        return 0
     plot(report, RESULTS / f"{stamp}.png")
     if not args.quick:
         with HISTORY.open("a") as fh:

@@ -18,7 +18,7 @@ from pyflink.datastream.functions import MapFunction
 
 from job import messages
 from job.config import ConfigError, load_config, parse_set_flags, read_token
-from job.pipeline import attach_kafka, keyed_row_type, make_environment, parse_both
+from job.pipeline import Outputs, attach_kafka, keyed_row_type, make_environment, parse_both
 from job.records import Demographic
 
 
@@ -34,7 +34,7 @@ class Echo(MapFunction):
 def build_passthrough(demographic, historic, cfg, token):
     demo, hist, rejected = parse_both(demographic, historic, cfg)
     echoed = demo.union(hist).map(Echo(token), output_type=keyed_row_type()).name("echo").uid("echo")
-    return echoed, rejected
+    return Outputs(echoed, rejected)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -48,7 +48,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {err}", file=sys.stderr)
         return 2
     env = make_environment(cfg)
-    attach_kafka(env, cfg, lambda demo, hist: build_passthrough(demo, hist, cfg, token))
+    attach_kafka(env, cfg, lambda demo, hist, _control: build_passthrough(demo, hist, cfg, token))
     env.execute(f"{cfg.flink.job_name}-passthrough")
     return 0
 

@@ -7,15 +7,9 @@ so consecutive experiments do not inherit each other's splits.
 """
 from __future__ import annotations
 
-import hashlib
+from job.routing import bucket
 
 CONTROL, TREATMENT = "control", "treatment"
-
-
-def bucket(uuid: int, salt: str) -> float:
-    """A uniform number in [0, 1) that depends only on (salt, uuid)."""
-    digest = hashlib.sha256(f"{salt}:{int(uuid)}".encode()).digest()
-    return int.from_bytes(digest[:8], "big") / 2**64
 
 
 def arm_of(uuid: int, treatment_share: float, salt: str) -> str:

@@ -37,6 +37,9 @@ class Topics:
     historic: str
     prediction: str
     dead_letter: str
+    model_control: str
+    model_status: str
+    shadow_scores: str
 
 
 @dataclass(frozen=True)
@@ -72,6 +75,14 @@ class ModelConfig:
 
 
 @dataclass(frozen=True)
+class ModelsConfig:
+    """Models published on the control topic while the job runs (job/control.py)."""
+
+    routing_salt: str
+    store: Path
+
+
+@dataclass(frozen=True)
 class FlinkConfig:
     job_name: str
     parallelism: int
@@ -85,6 +96,7 @@ class Config:
     kafka: KafkaConfig
     join: JoinConfig
     model: ModelConfig
+    models: ModelsConfig
     max_message_bytes: int
     token_env: str
     token_file_env: str
@@ -223,11 +235,12 @@ class _Section:
 
 def _build(raw: dict) -> Config:
     root = _Section(raw, "")
-    kafka, join, model, flink = (root.section(s) for s in ("kafka", "join", "model", "flink"))
+    kafka, join, model, models, flink = (root.section(s) for s in ("kafka", "join", "model", "models", "flink"))
     topics = kafka.section("topics")
-    topic_names = Topics(*(topics.text(t) for t in ("demographic", "historic", "prediction", "dead_letter")))
-    if len(set(vars(topic_names).values())) != 4:
-        raise ConfigError(f"kafka.topics: the four topics must differ, got {vars(topic_names)}")
+    roles = tuple(Topics.__dataclass_fields__)
+    topic_names = Topics(*(topics.text(t) for t in roles))
+    if len(set(vars(topic_names).values())) != len(roles):
+        raise ConfigError(f"kafka.topics: the {len(roles)} topics must differ, got {vars(topic_names)}")
 
     timeout_ms = join.integer("timeout_ms", 1)
     ttl_ms = join.integer("state_ttl_ms", 1)
@@ -266,6 +279,7 @@ def _build(raw: dict) -> Config:
             safe_default=safe_default,
             engine=model.choice("engine", ENGINES),
         ),
+        models=ModelsConfig(models.text("routing_salt"), models.path("store")),
         max_message_bytes=parsing.integer("max_message_bytes", 64),
         token_env=token.text("env"),
         token_file_env=token.text("file_env"),

@@ -30,7 +30,9 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"model {spec.name} {spec.version} verified (threshold {spec.threshold:.4f}; {engine}); "
         f"kafka {cfg.kafka.bootstrap_servers}: {cfg.kafka.topics.demographic} + {cfg.kafka.topics.historic} "
-        f"-> {cfg.kafka.topics.prediction} (dead letters: {cfg.kafka.topics.dead_letter})",
+        f"-> {cfg.kafka.topics.prediction} (dead letters: {cfg.kafka.topics.dead_letter}); "
+        f"models: {cfg.kafka.topics.model_control} -> {cfg.kafka.topics.model_status}, "
+        f"shadow scores -> {cfg.kafka.topics.shadow_scores}",
         flush=True,
     )
     if args.check:
@@ -38,7 +40,8 @@ def main(argv: list[str] | None = None) -> int:
     from job.pipeline import attach_kafka, build_decisions, make_environment  # PyFlink only when running
 
     env = make_environment(cfg)
-    attach_kafka(env, cfg, lambda demographic, historic: build_decisions(demographic, historic, cfg, spec, token))
+    attach_kafka(env, cfg, lambda demographic, historic, control: build_decisions(
+        demographic, historic, control, cfg, spec, token))
     env.execute(cfg.flink.job_name)
     return 0
 

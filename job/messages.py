@@ -12,6 +12,9 @@ import json
 from job.records import Rejection
 
 WIRE_CHARSET = "ISO-8859-1"
+# Kafka headers of every prediction (UTF-8 values): the model version that decided it.
+# The value itself stays exactly {"uuid", "value", "token"}.
+MODEL_NAME_HEADER, MODEL_VERSION_HEADER = "model_name", "model_version"
 
 
 def to_wire(payload: bytes) -> str:
@@ -25,6 +28,13 @@ def from_wire(text: str) -> bytes:
 def prediction(uuid: int, value: int, token: str) -> str:
     """Exactly the A/B platform's contract: {"uuid", "value", "token"} and nothing else."""
     return json.dumps({"uuid": uuid, "value": value, "token": token})
+
+
+def shadow_score(uuid: int, model: str, probability: float, value: int, serving_model: str) -> str:
+    """A shadow model's verdict on a session it did not decide, for offline comparison;
+    probability null when the model gave none (value is then the safe default)."""
+    return json.dumps({"uuid": uuid, "model": model, "probability": None if probability != probability else probability,
+                       "value": value, "serving_model": serving_model})
 
 
 def dead_letter(source_topic: str, payload: bytes, rejection: Rejection, keep_bytes: int, now_ms: int) -> str:

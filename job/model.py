@@ -68,9 +68,20 @@ def load_spec(
         raise ModelError(f"unknown scoring engine {engine!r}: expected one of {', '.join(ENGINES)}")
     if not pmml_path.is_file():
         raise ModelError(f"model file not found: {pmml_path} (run `make train`, or set model.pmml)")
+    meta = read_metadata(metadata_path)
+    text, sha = read_pmml(pmml_path)
+    if meta.get("pmml_sha256") not in (None, sha):
+        raise ModelError(f"{pmml_path} does not match {metadata_path} (pmml_sha256 differs): retrain or fix the pair")
+    chosen = meta["threshold"] if threshold is None else threshold
+    if not isinstance(chosen, (int, float)) or not 0 <= chosen <= 1:
+        raise ModelError(f"threshold {chosen!r} is not a probability")
+    return ModelSpec(str(meta["name"]), str(meta["version"]), text, sha, meta["output_field"], float(chosen), engine)
+
+
+def read_metadata(metadata_path: Path) -> dict:
+    """The JSON training writes next to a PMML: name, version, output field, threshold."""
     if not metadata_path.is_file():
         raise ModelError(f"model metadata not found: {metadata_path} (written by `make train` next to the PMML)")
-    pmml_bytes = pmml_path.read_bytes()
     try:
         meta = json.loads(metadata_path.read_text())
     except ValueError as err:
@@ -78,17 +89,22 @@ def load_spec(
     missing = [k for k in ("name", "version", "output_field", "threshold") if k not in meta]
     if missing:
         raise ModelError(f"{metadata_path}: missing keys {missing}")
-    sha = hashlib.sha256(pmml_bytes).hexdigest()
-    if meta.get("pmml_sha256") not in (None, sha):
-        raise ModelError(f"{pmml_path} does not match {metadata_path} (pmml_sha256 differs): retrain or fix the pair")
-    chosen = meta["threshold"] if threshold is None else threshold
-    if not isinstance(chosen, (int, float)) or not 0 <= chosen <= 1:
-        raise ModelError(f"threshold {chosen!r} is not a probability")
+    return meta
+
+
+def read_pmml(pmml_path: Path, expected_sha256: Optional[str] = None) -> tuple[str, str]:
+    """(text, sha256 of the bytes); ModelError if unreadable, not UTF-8, or not the expected bytes."""
     try:
-        text = pmml_bytes.decode("utf-8")
+        pmml_bytes = pmml_path.read_bytes()
+    except OSError as err:
+        raise ModelError(f"cannot read model file {pmml_path}: {err.strerror or err}") from None
+    sha = hashlib.sha256(pmml_bytes).hexdigest()
+    if expected_sha256 is not None and sha != expected_sha256:
+        raise ModelError(f"{pmml_path}: sha256 {sha} does not match the published checksum {expected_sha256}")
+    try:
+        return pmml_bytes.decode("utf-8"), sha
     except UnicodeDecodeError:
         raise ModelError(f"{pmml_path}: not UTF-8 text, not a PMML file") from None
-    return ModelSpec(str(meta["name"]), str(meta["version"]), text, sha, meta["output_field"], float(chosen), engine)
 
 
 def pmml_root(pmml_text: str) -> ET.Element:

@@ -5,27 +5,28 @@
 """
 from __future__ import annotations
 
-import math
 import os
 import sys
 import time
-from typing import Callable
+from dataclasses import dataclass
+from typing import Callable, Optional
 
 from pyflink.common import Configuration, Row, Types, WatermarkStrategy
 from pyflink.common.serialization import SimpleStringSchema
 from pyflink.datastream import DataStream, OutputTag, StreamExecutionEnvironment
 from pyflink.datastream.connectors.kafka import KafkaOffsetResetStrategy, KafkaOffsetsInitializer, KafkaSource
-from pyflink.datastream.functions import MapFunction, ProcessFunction, RuntimeContext
+from pyflink.datastream.functions import ProcessFunction, RuntimeContext
 from pyflink.table import StreamTableEnvironment
 
 from job import kafka_compat, messages
 from job.config import Config, worker_pythonpath
-from job.decision import decide
 from job.join import SessionJoin
-from job.model import ModelSpec, open_scorer
+from job.model import ModelSpec
 from job.records import Rejection, parse_demographic, parse_historic
-from job.schema import feature_row
-from job.sessions import JoinedSession
+from job.serving import JoinAndServe, ModelServer, decision_row_type, registry_descriptor
+
+
+CONTROL_FETCH_WAIT_MS = 500  # a model push reaches the job within half a second
 
 
 def keyed_row_type():
@@ -60,48 +61,6 @@ class ParseMessages(ProcessFunction):
             yield parsed
 
 
-class Decide(MapFunction):
-    """Joined session → features → P(buy) → 0/1 → the prediction message."""
-
-    def __init__(self, spec: ModelSpec, token: str, on_timeout: str, safe_default: int):
-        self.spec = spec
-        self.token = token
-        self.on_timeout = on_timeout
-        self.safe_default = safe_default
-
-    def open(self, runtime_context: RuntimeContext):
-        self.scorer = open_scorer(self.spec)
-        metrics = runtime_context.get_metrics_group()
-        self.decided = metrics.counter("decisions")
-        self.shown = metrics.counter("decisions_shown")
-        self.failed = metrics.counter("scoring_errors")
-
-    def map(self, session: JoinedSession):
-        value = self._value(session)
-        self.decided.inc()
-        if value:
-            self.shown.inc()
-        return Row(str(session.uuid), messages.prediction(session.uuid, value, self.token))
-
-    def _value(self, session: JoinedSession) -> int:
-        if session.timed_out and self.on_timeout == "default":
-            return self.safe_default
-        row = feature_row(
-            session.demographic.features() if session.demographic else None,
-            session.historic.features() if session.historic else None,
-        )
-        try:
-            probability = self.scorer.score(row)
-        except Exception:  # a record the engine cannot score gets the safe default, never a crash
-            probability = math.nan
-        if math.isnan(probability):  # failed, or the model predicts nothing for this record
-            self.failed.inc()
-        return decide(probability, self.spec.threshold, self.safe_default)
-
-    def close(self):
-        self.scorer.close()
-
-
 def parse_both(demographic: DataStream, historic: DataStream, cfg: Config) -> tuple[DataStream, DataStream, DataStream]:
     """Wire text → (demographic records, historic records, dead letters as (key, value) rows)."""
     dead_letters = OutputTag("dead-letters", keyed_row_type())
@@ -118,22 +77,41 @@ def parse_both(demographic: DataStream, historic: DataStream, cfg: Config) -> tu
     return demo, hist, demo.get_side_output(dead_letters).union(hist.get_side_output(dead_letters))
 
 
+@dataclass(frozen=True)
+class Outputs:
+    """What a job writes, each a stream of (k, v) rows for the topic of the same role
+    (``Topics``).
+    Rows with model_name and model_version columns too are written with those as Kafka
+    headers (``HEADERS``), the value untouched."""
+
+    prediction: DataStream
+    dead_letter: DataStream
+    model_status: Optional[DataStream] = None
+    shadow_scores: Optional[DataStream] = None
+
+
+# Kafka header of each prediction → the column of the decision row it carries (UTF-8).
+HEADERS = {messages.MODEL_NAME_HEADER: "model_name", messages.MODEL_VERSION_HEADER: "model_version"}
+
+
 def build_decisions(
-    demographic: DataStream, historic: DataStream, cfg: Config, spec: ModelSpec, token: str
-) -> tuple[DataStream, DataStream]:
-    """Wire-text streams → (predictions, dead letters), both as (key, value) rows."""
+    demographic: DataStream, historic: DataStream, control: DataStream, cfg: Config, spec: ModelSpec, token: str
+) -> Outputs:
+    """Wire-text streams (the two halves and model control messages) → what the job writes."""
     demo, hist, rejected = parse_both(demographic, historic, cfg)
-    joined = (
-        demo.key_by(lambda r: r.uuid, key_type=Types.LONG())
-        .connect(hist.key_by(lambda r: r.uuid, key_type=Types.LONG()))
-        .process(SessionJoin(cfg.join.timeout_ms, cfg.join.state_ttl_ms), output_type=Types.PICKLED_BYTE_ARRAY())
-        .name("join sessions")
+    status, shadow = OutputTag("model-status", keyed_row_type()), OutputTag("shadow-scores", keyed_row_type())
+    server = ModelServer(spec, cfg.model.pmml, token, cfg.join.on_timeout, cfg.model.safe_default,
+                         cfg.models.routing_salt, status, shadow)
+    predictions = (
+        demo.union(hist)
+        .key_by(lambda r: r.uuid, key_type=Types.LONG())
+        .connect(control.broadcast(registry_descriptor()))
+        .process(JoinAndServe(SessionJoin(cfg.join.timeout_ms, cfg.join.state_ttl_ms), server),
+                 output_type=decision_row_type())
+        .name("join sessions, score and decide")
         .uid("join-sessions")
     )
-    predictions = joined.map(
-        Decide(spec, token, cfg.join.on_timeout, cfg.model.safe_default), output_type=keyed_row_type()
-    ).name("score and decide").uid("score-and-decide")
-    return predictions, rejected
+    return Outputs(predictions, rejected, predictions.get_side_output(status), predictions.get_side_output(shadow))
 
 
 def make_environment(cfg: Config) -> StreamExecutionEnvironment:
@@ -154,18 +132,27 @@ def make_environment(cfg: Config) -> StreamExecutionEnvironment:
 
 
 def kafka_source(cfg: Config, topic: str) -> KafkaSource:
-    """Committed group offsets, earliest on first start; raw bytes via ISO-8859-1."""
+    """Committed group offsets, earliest on first start; raw bytes via ISO-8859-1.
+
+    The control topic is read from its start on every fresh submission, whatever its
+    group committed, so the model registry is rebuilt from the whole log; after a
+    restore every source resumes from its checkpointed offsets, and the registry from state.
+    """
+    control = topic == cfg.kafka.topics.model_control
     builder = (
         KafkaSource.builder()
         .set_bootstrap_servers(cfg.kafka.bootstrap_servers)
         .set_topics(topic)
-        .set_group_id(cfg.kafka.group_id)
-        .set_starting_offsets(KafkaOffsetsInitializer.committed_offsets(KafkaOffsetResetStrategy.EARLIEST))
+        .set_group_id(f"{cfg.kafka.group_id}-models" if control else cfg.kafka.group_id)
+        .set_starting_offsets(KafkaOffsetsInitializer.earliest() if control else
+                              KafkaOffsetsInitializer.committed_offsets(KafkaOffsetResetStrategy.EARLIEST))
         .set_value_only_deserializer(SimpleStringSchema(messages.WIRE_CHARSET))
         .set_property("commit.offsets.on.checkpoint", "true")
     )
     for key, value in cfg.kafka.consumer_properties().items():
         builder.set_property(key, value)
+    if control:  # a quiet topic: no need to ask it 50 times a second (tansu waits the full fetch wait)
+        builder.set_property("fetch.max.wait.ms", str(CONTROL_FETCH_WAIT_MS))
     return builder.build()
 
 
@@ -173,9 +160,10 @@ def _sql_string(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
 
 
-def sink_table_ddl(name: str, cfg: Config, topic: str) -> str:
+def sink_table_ddl(name: str, cfg: Config, topic: str, headers: bool = False) -> str:
     """A Kafka table keyed by column k. The DataStream KafkaSink of PyFlink can only
-    derive a key from the whole element; the SQL connector's key.fields can key by uuid."""
+    derive a key from the whole element; the SQL connector's key.fields can key by uuid.
+    ``headers``: a writable ``headers`` metadata column, written as the record's headers."""
     options = {
         "connector": "kafka",
         "topic": topic,
@@ -188,15 +176,17 @@ def sink_table_ddl(name: str, cfg: Config, topic: str) -> str:
         **{f"properties.{k}": v for k, v in cfg.kafka.producer_properties().items()},
     }
     body = ",\n  ".join(f"{_sql_string(k)} = {_sql_string(v)}" for k, v in options.items())
-    return f"CREATE TEMPORARY TABLE `{name}` (k STRING, v STRING) WITH (\n  {body}\n)"
+    columns = "k STRING, v STRING" + (", headers MAP<STRING, BYTES> METADATA" if headers else "")
+    return f"CREATE TEMPORARY TABLE `{name}` ({columns}) WITH (\n  {body}\n)"
 
 
-Build = Callable[[DataStream, DataStream], tuple[DataStream, DataStream]]
+Build = Callable[[DataStream, DataStream, DataStream], Outputs]
 
 
 def attach_kafka(env: StreamExecutionEnvironment, cfg: Config, build: Build) -> None:
-    """Kafka sources for the two input topics, ``build`` between them and the two sinks
-    (predictions, dead letters); the benchmark's pass-through job reuses it unchanged."""
+    """Kafka sources for the input topics and the model control topic, ``build`` between
+    them and a sink per output; the benchmark's pass-through job reuses it (a source that
+    ``build`` does not use never becomes part of the job)."""
     kafka_compat.apply()
     topics = cfg.kafka.topics
 
@@ -205,13 +195,19 @@ def attach_kafka(env: StreamExecutionEnvironment, cfg: Config, build: Build) -> 
             f"source-{topic}"
         )
 
-    predictions, dead_letters = build(source(topics.demographic), source(topics.historic))
+    outputs = build(source(topics.demographic), source(topics.historic), source(topics.model_control))
     t_env = StreamTableEnvironment.create(env)
     statements = t_env.create_statement_set()
-    for name, topic, stream in (
-        ("predictions", topics.prediction, predictions),
-        ("dead_letters", topics.dead_letter, dead_letters),
-    ):
-        t_env.execute_sql(sink_table_ddl(name, cfg, topic))
-        statements.add_insert(name, t_env.from_data_stream(stream))
+    for role, stream in vars(outputs).items():
+        if stream is None:
+            continue
+        table = t_env.from_data_stream(stream)
+        with_headers = "model_name" in table.get_schema().get_field_names()
+        t_env.execute_sql(sink_table_ddl(role, cfg, getattr(topics, role), with_headers))
+        if with_headers:
+            t_env.create_temporary_view(f"{role}_rows", table)
+            pairs = ", ".join(f"{_sql_string(h)}, ENCODE({c}, 'UTF-8')" for h, c in HEADERS.items())
+            statements.add_insert_sql(f"INSERT INTO `{role}` SELECT k, v, MAP[{pairs}] FROM `{role}_rows`")
+        else:
+            statements.add_insert(role, table)
     statements.attach_as_datastream()

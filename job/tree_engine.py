@@ -1,25 +1,36 @@
 """xgboost-style PMML tree ensembles scored in-process: every tree of a record at once, as bit masks.
 
-pypmml answers in ~0.6-0.8 ms per record, most of it the trip to its JVM; a plain
+pypmml answers in ~0.5-0.8 ms per record, most of it the trip to its JVM; a plain
 Python walk of the 446 trees of pmml/model.pmml costs ~0.7 ms too. This engine reads the
 same PMML, refuses every construct it does not implement (pypmml still scores those,
-with ``model.engine: pypmml``), and compiles the trees so that a record costs a few
-numpy operations:
+with ``model.engine: pypmml``), and compiles the trees so that a record costs a dozen
+numpy operations, and a batch of records the same dozen per chunk:
 
 * The split values of a field cut its axis into buckets: below the first value, at it,
   between it and the next, ..., and missing. Every predicate of every tree, so every
   path, depends on a record only through these buckets.
 * Every node of a tree is a possible outcome: the node where the walk ends (a leaf, or
   an inner node none of whose children matched). An outcome holds iff each field lies in
-  a set of its buckets. Compiling means writing, for each field and bucket, the bit mask
-  of the outcomes that bucket allows; fields are grouped and their masks pre-ANDed for
-  each combination of buckets, so a record needs one mask per group.
+  a set of its buckets. Compiling proves that each tree's outcomes split the combinations
+  of buckets between them (so exactly one holds for any record, and scoring checks
+  nothing), then writes, for each field and bucket, the bit mask of the outcomes that
+  bucket allows; fields are grouped and their masks pre-ANDed for each combination of
+  buckets, so a record needs one mask per group.
 * Scoring ANDs a record's masks: one bit per tree survives, naming that tree's node.
+  A tree owns whole 32-bit words (pmml/model.pmml: at most 44 outcomes, 536 words, 2 KB
+  per mask), a third less memory to stream than 64-bit ones, ANDed in 64-bit pairs.
+
+What a record costs is mostly memory traffic (29 masks of 2 KB) and numpy's per-call
+overhead (~1 µs for each of ~12 calls); a batch pays the calls once per chunk of records
+and keeps the chunk's masks in the CPU cache, so it costs a third as much per record.
+Reading records from dicts (~5-7 µs for 112 fields) is then as much again.
 
 The arithmetic is PMML4S's (pypmml's), the reference, rather than the one the PMML text
 asks for: inputs, split values and scores are doubles (it ignores ``x-mathContext="float"``
 and ``dataType="float"``), tree scores are summed in document order starting from 0.0,
-and the logit is ``1 / (1 + exp(-y))``. Parity with pypmml is checked, not assumed
+and the logit is ``1 / (1 + exp(-y))``. The tree sums match pypmml's bit for bit; the
+probability can still differ by one ulp (7 of 3,000 sample records), where Java's Math.exp
+and C's exp round differently. Parity with pypmml is checked, not assumed
 (``job.model.check_parity``).
 """
 from __future__ import annotations
@@ -36,11 +47,14 @@ from job.model import ModelError, local_name, pmml_root
 
 # Largest table of pre-ANDed masks per group of fields (rows = bucket combinations).
 # Bigger groups mean fewer masks per record but more memory; for pmml/model.pmml 81 gives
-# 29 masks and 8 MB, and 243 or 729 (23 / 19 masks, 19 / 48 MB) measured no faster.
+# 29 masks and 5 MB, and 243 or 729 (23 / 20 masks, 12 / 28 MB) measured no faster.
 GROUP_ROWS = 81
-# Records per chunk in batch scoring: a chunk's gathered masks stay within ~2 MB, which
-# measured 2-6x faster per record than chunks of 16-50 MB.
-_CHUNK_BYTES = 2 << 20
+# The masks of all groups together: a model that needs more is refused (pypmml scores it).
+MAX_MASK_BYTES = 512 << 20
+# Records per chunk in batch scoring: the chunk's AND accumulator stays within this many
+# bytes, inside the CPU's L2 cache (256 KB measured ~10 % faster than 128 or 512).
+_CHUNK_BYTES = 256 << 10
+_WORD_BITS = 32
 
 _COMPARISONS = {
     "equal": operator.eq,
@@ -405,7 +419,11 @@ def _outcomes(tree: Tree, buckets: _Buckets, where: str) -> list[tuple[dict[str,
     child whose predicate is TRUE; UNKNOWN (a missing input) counts as not TRUE, unless
     the tree names a defaultChild, which is then taken when no child is TRUE and one is
     UNKNOWN; with no child taken the walk ends at the node (returnLastPrediction) or
-    predicts nothing (returnNullPrediction)."""
+    predicts nothing (returnNullPrediction).
+
+    Each node's ways on (a child, or ending there) are proven to split all records between
+    them, so that, node by node, every record ends on exactly one outcome and scoring
+    needs no check."""
     found: list[tuple[dict[str, int], float]] = []
 
     def visit(node: Node, condition: Optional[dict[str, int]], path: str) -> None:
@@ -418,18 +436,37 @@ def _outcomes(tree: Tree, buckets: _Buckets, where: str) -> list[tuple[dict[str,
             choices, end = _default_child_choices(node, buckets, path)
         else:
             choices, end = _first_true_choices(node, buckets)
+        ways = [_conjoin_all({}, constraints) for constraints in (*choices, end)]
+        _check_partition([way for way in ways if way is not None], buckets, path)
         for number, (child, choice) in enumerate(zip(node.children, choices), 1):
-            reached = condition
-            for field, bits in choice:
-                reached = _conjoin(reached, field, bits)
-            visit(child, reached, f"{path}.{number}")
-        for field, bits in end:
-            condition = _conjoin(condition, field, bits)
+            visit(child, _conjoin_all(condition, choice), f"{path}.{number}")
+        condition = _conjoin_all(condition, end)
         if condition is not None:
             found.append((condition, node.score if tree.return_last else math.nan))
 
     visit(tree.root, {}, where)
     return found
+
+
+def _conjoin_all(condition: Optional[dict[str, int]], constraints: list[Constraint]) -> Optional[dict[str, int]]:
+    for field, bits in constraints:
+        condition = _conjoin(condition, field, bits)
+    return condition
+
+
+def _check_partition(conditions: list[dict[str, int]], buckets: _Buckets, where: str) -> None:
+    """Raise unless the conditions split all combinations of buckets between them: they
+    are pairwise disjoint (a shared field with no common bucket) and their sizes, in
+    combinations of buckets, add up to all the combinations."""
+    fields = sorted({field for condition in conditions for field in condition})
+    combinations = math.prod(buckets.count(field) for field in fields)
+    covered = sum(math.prod(condition.get(field, buckets.full(field)).bit_count() for field in fields)
+                  for condition in conditions)
+    overlapping = any(all(condition[field] & other[field] for field in condition.keys() & other.keys())
+                      for number, condition in enumerate(conditions) for other in conditions[:number])
+    if overlapping or covered != combinations:
+        raise ModelError(f"{where}: the compiled tree does not end every record on exactly one node "
+                         "(an engine bug): score this model with model.engine: pypmml")
 
 
 Constraint = tuple[Optional[str], int]  # (field, allowed buckets); field None: a constant, bits 0 = false
@@ -489,20 +526,22 @@ class TreeEnsemble:
         self.ensemble = ensemble
         buckets = _Buckets(ensemble)
         per_tree = [_outcomes(tree, buckets, f"tree {n}") for n, tree in enumerate(ensemble.trees, 1)]
-        # Tree t owns whole 64-bit words, so that each surviving word names one tree's node.
-        words = [-(-len(outcomes) // 64) for outcomes in per_tree]
+        # Tree t owns whole words, so that each surviving word names one tree's node; an
+        # even number of words, ANDed as 64-bit pairs (a spare last word stays empty).
+        words = [-(-len(outcomes) // _WORD_BITS) for outcomes in per_tree]
         first_word = np.cumsum([0, *words[:-1]])
-        self._trees, self._words = len(per_tree), int(sum(words))
+        self._words = int(sum(words)) + int(sum(words)) % 2
         # A surviving word's float exponent is its bit + 1 (0 for an empty word, which adds
         # 0.0): row w of this table holds the scores of the nodes of word w by exponent.
-        self._values = np.zeros(self._words * 65)
-        self._word_rows = np.arange(self._words) * 65
-        valid = np.zeros(self._words * 64, dtype=bool)
+        row = _WORD_BITS + 1
+        self._values = np.zeros(self._words * row)
+        self._word_rows = np.arange(self._words) * row
+        valid = np.zeros(self._words * _WORD_BITS, dtype=bool)
         constraints: dict[str, tuple[list[int], list[int]]] = {}
         for start, outcomes in zip(first_word, per_tree):
-            for column, (condition, score) in enumerate(outcomes, int(start) * 64):
-                word, bit = divmod(column, 64)
-                self._values[word * 65 + bit + 1] = score
+            for column, (condition, score) in enumerate(outcomes, int(start) * _WORD_BITS):
+                word, bit = divmod(column, _WORD_BITS)
+                self._values[word * row + bit + 1] = score
                 valid[column] = True
                 for field, bits in condition.items():
                     constraints.setdefault(field, ([], []))[0].append(column)
@@ -529,6 +568,10 @@ class TreeEnsemble:
                 rows = 1
             groups[-1].append(field)
             rows *= len(masks[field])
+        mask_bytes = sum(math.prod(len(masks[field]) for field in group) for group in groups) * self._words * 4
+        if mask_bytes > MAX_MASK_BYTES:
+            _refuse("model", f"an ensemble whose compiled masks need {mask_bytes / 2**20:,.0f} MiB "
+                             f"(more than {MAX_MASK_BYTES / 2**20:,.0f} MiB)")
         self.fields = tuple(field for group in groups for field in group)
         self.splits = {field: buckets.splits[field] for field in self.fields}
         cuts = [buckets.cuts[field] for field in self.fields]
@@ -548,10 +591,11 @@ class TreeEnsemble:
                 first_cut += len(buckets.cuts[field])
             self._offsets[number] = sum(map(len, tables))
             tables.append(table)
-        self._masks = np.concatenate(tables)
+        # ANDed 64 bits at a time: the words of a row are an even number of 32-bit ones.
+        self._masks = np.concatenate(tables).view(np.uint64)
         get = operator.itemgetter(*self.fields)
         self._get = get if len(self.fields) > 1 else lambda row: (get(row),)
-        self._chunk = max(1, _CHUNK_BYTES // (len(groups) * self._words * 8))
+        self._chunk = max(1, _CHUNK_BYTES // (self._words * 4))
 
     @classmethod
     def from_pmml(cls, pmml_text: str, output_field: str) -> "TreeEnsemble":
@@ -562,16 +606,20 @@ class TreeEnsemble:
         return self._masks.nbytes + self._values.nbytes
 
     def score(self, row: Mapping[str, Optional[float]]) -> float:
-        """One record; a field that is None, NaN or absent is missing."""
+        """One record; a field that is None, NaN or absent is missing. Its masks are
+        ANDed in one call, as a batch's cannot be without leaving the cache."""
         values = self._values_of(row)
         try:
             record = np.fromiter(values, np.float64, len(values))  # ints too, 1.5x faster than np.array
         except TypeError:  # None somewhere: np.array makes it NaN
             record = np.array(values, dtype=np.float64)
-        return self._probability(float(self._totals(record)))
+        keys = self._keys(record)
+        survivors = np.bitwise_and.reduce(self._masks.take(keys, axis=0), axis=0)
+        scores = self._scores(survivors)
+        return self._probability(float(np.add.accumulate(scores)[-1]))
 
     def score_rows(self, rows: Iterable[Mapping[str, Optional[float]]]) -> np.ndarray:
-        records = np.array([self._values_of(row) for row in rows], dtype=np.float64)
+        records = np.array(list(map(self._values_of, rows)), dtype=np.float64)
         return self.predict(records.reshape(-1, len(self.fields)))
 
     def _values_of(self, row: Mapping[str, Optional[float]]) -> tuple:
@@ -584,28 +632,36 @@ class TreeEnsemble:
         """P(output category) per record (rows of ``fields``, NaN = missing); NaN where
         the model predicts nothing."""
         records = np.asarray(records, dtype=np.float64)
-        if not len(records):
-            return np.empty(0)
-        totals = np.concatenate([self._totals(records[i:i + self._chunk])
-                                 for i in range(0, len(records), self._chunk)])
-        return np.array([self._probability(total) for total in totals.tolist()])
+        totals = [self._totals(records[i:i + self._chunk]) for i in range(0, len(records), self._chunk)]
+        return np.array([self._probability(total) for chunk in totals for total in chunk.tolist()])
 
     def _totals(self, records: np.ndarray) -> np.ndarray:
-        """The summed tree scores of one record (1-d) or of each record of a batch (2-d).
+        """The summed tree scores of each record of a batch, as ``score`` sums one record's.
 
-        The same operations either way, so a record gets the same bits alone or in a
-        batch; ``score`` calls this directly because the 2-d bookkeeping of ``predict``
-        costs a quarter of a single record's time.
+        The masks of a record's groups are ANDed into one accumulator a group at a time,
+        which keeps a chunk's working set in the CPU cache; the sums run down the trees
+        across all records at once, still in tree order for each record.
         """
+        keys = self._keys(records)
+        survivors = self._masks.take(keys[:, 0], axis=0)
+        for group in range(1, keys.shape[1]):
+            np.bitwise_and(survivors, self._masks.take(keys[:, group], axis=0), out=survivors)
+        scores = self._scores(survivors)
+        # PMML4S adds the trees in order from 0.0 (Scala's Array.sum): down the rows of the
+        # transposed copy; a lone record (where numpy would sum pairwise) as ``score`` does.
+        if len(records) == 1:
+            return np.add.accumulate(scores, axis=-1)[:, -1]
+        return np.add.reduce(np.ascontiguousarray(scores.T), axis=0)
+
+    def _keys(self, records: np.ndarray) -> np.ndarray:
+        """Each group's table row: which buckets the record's fields lie in."""
         at_or_above = records.take(self._cut_field, axis=-1) >= self._cuts  # NaN (missing) is >= of no cut
-        keys = (np.dot(at_or_above, self._weights) + self._offsets).astype(np.intp)
-        survivors = np.bitwise_and.reduce(self._masks.take(keys, axis=0), axis=-2)
-        single_bits, exponents = np.frexp(survivors.astype(np.float64))
-        if np.count_nonzero(single_bits == 0.5) != survivors.size // self._words * self._trees:
-            raise ModelError("compiled trees did not end on exactly one node each (an engine bug): "
-                             "score this model with model.engine: pypmml")
-        # PMML4S adds the trees in order from 0.0 (Scala's Array.sum); accumulate keeps that order.
-        return np.add.accumulate(self._values.take(self._word_rows + exponents), axis=-1)[..., -1]
+        return np.add(np.dot(at_or_above, self._weights), self._offsets, dtype=np.intp, casting="unsafe")
+
+    def _scores(self, survivors: np.ndarray) -> np.ndarray:
+        """The score of the node each tree ended on, in tree order (0.0 for empty words)."""
+        exponents = np.frexp(survivors.view(np.uint32).astype(np.float32))[1]
+        return self._values.take(self._word_rows + exponents)
 
     def _probability(self, total: float) -> float:
         """In Python floats, so that a record gets the same bits alone or in a batch."""
@@ -615,7 +671,7 @@ class TreeEnsemble:
 
 
 def _bucket_masks(count: int, valid: np.ndarray, columns: list[int], allowed: list[int]) -> np.ndarray:
-    """Per bucket of one field, the outcomes it allows, packed into 64-bit words: the
+    """Per bucket of one field, the outcomes it allows, packed into 32-bit words: the
     outcomes that constrain the field (``columns``, with their ``allowed`` bucket bit
     sets) where their bit set has the bucket, every other valid outcome always."""
     distinct: dict[int, int] = {}
@@ -623,7 +679,7 @@ def _bucket_masks(count: int, valid: np.ndarray, columns: list[int], allowed: li
     table = np.array([[(bits >> b) & 1 for b in range(count)] for bits in distinct], dtype=bool)
     by_bucket = np.repeat(valid[None, :], count, axis=0)
     by_bucket[:, columns] = table[index].T
-    return np.packbits(by_bucket, axis=1, bitorder="little").view("<u8")
+    return np.packbits(by_bucket, axis=1, bitorder="little").view("<u4")
 
 
 def _logistic(y: float) -> float:

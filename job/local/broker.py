@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import Mapping
 
 from job.config import BOOTSTRAP_ENV, load_config
 from job.local import processes
@@ -52,7 +53,15 @@ def create_topics(bootstrap: str, topics: list[str], partitions: int = DEFAULT_P
     return wanted
 
 
-def up(bootstrap: str, topics: list[str], advertise: str | None = None) -> None:
+def create_job_topics(bootstrap: str, topics: Mapping[str, str], partitions: int = DEFAULT_PARTITIONS) -> list[str]:
+    """The job's topics by role (``Topics``); the model control topic gets one partition,
+    because control messages must be applied in the order they were published."""
+    control = [name for role, name in topics.items() if role == "model_control"]
+    return create_topics(bootstrap, control, 1) + create_topics(
+        bootstrap, [name for role, name in topics.items() if role != "model_control"], partitions)
+
+
+def up(bootstrap: str, topics: Mapping[str, str], advertise: str | None = None) -> None:
     host, port = host_port(bootstrap)
     url = f"tcp://{host}:{port}"
     advertised = "tcp://{}:{}".format(*host_port(advertise)) if advertise else url
@@ -64,7 +73,7 @@ def up(bootstrap: str, topics: list[str], advertise: str | None = None) -> None:
     pid = processes.start(NAME, [str(tansu_binary()), "broker", "--listener-url", url,
                                  "--advertised-listener-url", advertised])
     processes.wait_for_port(host, port, 20, "tansu", processes.RUN_DIR / f"{NAME}.log")
-    created = create_topics(bootstrap, topics)
+    created = create_job_topics(bootstrap, topics)
     print(f"broker up at {host}:{port}, advertised {advertised} (pid {pid}, log {processes.RUN_DIR / NAME}.log); "
           f"topics created: {', '.join(created) or 'none, all existed'}")
 
@@ -77,7 +86,7 @@ def main(argv: list[str] | None = None) -> int:
     cfg = load_config()
     bootstrap = cfg.kafka.bootstrap_servers
     if args.action == "up":
-        up(bootstrap, list(vars(cfg.kafka.topics).values()), args.advertise)
+        up(bootstrap, vars(cfg.kafka.topics), args.advertise)
     elif args.action == "down":
         print("broker stopped" if processes.stop(NAME) else "broker was not running")
     else:

@@ -14,12 +14,13 @@ import uuid as uuidlib
 from pathlib import Path
 from typing import Optional
 
-from job.local.broker import create_topics, tansu_binary
+from job.config import Topics
+from job.local.broker import create_job_topics, tansu_binary
 from job.local.processes import wait_for_port
 from job.local.traffic import TopicReader, produce
 
 REPO = Path(__file__).resolve().parents[2]
-TOPIC_ROLES = ("demographic", "historic", "prediction", "dead_letter")
+TOPIC_ROLES = tuple(Topics.__dataclass_fields__)
 
 
 def free_port() -> int:
@@ -53,18 +54,27 @@ class JobProcess:
         suffix = uuidlib.uuid4().hex[:8]
         self.bootstrap, self.token, self.module = bootstrap, token, module
         self.topics = {role: f"run_{role}_{suffix}" for role in TOPIC_ROLES}
-        create_topics(bootstrap, list(self.topics.values()), *([partitions] if partitions else []))
+        create_job_topics(bootstrap, self.topics, *([partitions] if partitions else []))
         self.log = workdir / f"job-{suffix}.log"
         self.args = [f"--set=kafka.topics.{k}={v}" for k, v in self.topics.items()]
         self.args += [f"--set=kafka.group_id=run-{suffix}", *(f"--set={f}" for f in flags)]
         self.proc: Optional[subprocess.Popen] = None
 
-    def launch(self) -> None:
+    def _env(self) -> dict[str, str]:
         env = {**os.environ, "KAFKA_BOOTSTRAP": self.bootstrap, "SILOCOMPRO_TOKEN": self.token}
         env.pop("SILOCOMPRO_TOKEN_FILE", None)
+        return env
+
+    def launch(self) -> None:
         with self.log.open("wb") as out:
-            self.proc = subprocess.Popen([sys.executable, "-m", self.module, *self.args], cwd=REPO, env=env,
+            self.proc = subprocess.Popen([sys.executable, "-m", self.module, *self.args], cwd=REPO, env=self._env(),
                                          stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+
+    def tool(self, module: str, *args: str, timeout: float = 180) -> subprocess.CompletedProcess:
+        """``python -m module --set ... args`` against this job's broker and topics (e.g.
+        job.models); stdout holds stdout + stderr."""
+        return subprocess.run([sys.executable, "-m", module, *self.args, *args], cwd=REPO, env=self._env(),
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=timeout)
 
     def send(self, plan, rate=None):
         sides = {"demographic": self.topics["demographic"], "historic": self.topics["historic"]}

@@ -247,3 +247,9 @@ def collect_predictions(reader: TopicReader, wanted: set[int], timeout: float,
 
     enough(reader.read_until(enough, timeout))  # once more for what arrived while lingering
     return found
+
+
+def headers(message) -> dict[str, str]:
+    """A consumed record's Kafka headers as text: on a prediction, ``model_name`` and
+    ``model_version`` (job.messages) say which model version decided it."""
+    return {name: value.decode() for name, value in (message.headers() or [])}

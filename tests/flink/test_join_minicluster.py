@@ -13,14 +13,14 @@ import statistics
 import time
 
 import pytest
-from pyflink.common import Configuration, Types
+from pyflink.common import Configuration, Row, Types
 from pyflink.datastream.functions import MapFunction
 
 from job.config import load_config, parse_set_flags
 from job.decision import decide
 from job.messages import to_wire
 from job.model import load_spec, open_scorer
-from job.pipeline import build_decisions, make_environment
+from job.pipeline import build_decisions, keyed_row_type, make_environment
 from job.records import Demographic, Historic, parse_demographic, parse_historic
 from job.schema import feature_row
 from tests.conftest import FIXTURES
@@ -74,10 +74,14 @@ def run_job(demographic, historic, end_ms, extra_flags=()):
     def source(side):
         return paced.filter(lambda e: e[0] == side and e[1] != SENTINEL).map(lambda e: e[1], output_type=Types.STRING())
 
-    predictions, dead_letters = build_decisions(source(0), source(1), cfg, spec, TOKEN)
-    with predictions.union(dead_letters).execute_and_collect() as results:
-        rows = [json.loads(row[1]) for row in results]
-    return [r for r in rows if "token" in r], [r for r in rows if "reason" in r]
+    # No control messages: the configured model decides every session.
+    outputs = build_decisions(source(0), source(1), source(2), cfg, spec, TOKEN)
+    # A prediction's model columns (the Kafka headers) travel as the row's key here.
+    labelled = outputs.prediction.map(lambda r: Row(f"{r[2]}:{r[3]}", r[1]), output_type=keyed_row_type())
+    with labelled.union(outputs.dead_letter).execute_and_collect() as results:
+        rows = [(row[0], json.loads(row[1])) for row in results]
+    assert {k for k, r in rows if "token" in r} <= {f"{spec.name}:{spec.version}"}, "the model id on a decision"
+    return [r for _, r in rows if "token" in r], [r for _, r in rows if "reason" in r]
 
 
 def offline_value(scorer, threshold, demographic: bytes | None, historic: bytes | None) -> int:

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from job.local.broker import create_topics
+from job.local.broker import create_job_topics
 from job.local.cluster import PORT_DEFAULTS, FlinkRest
 from job.local.jobprocess import TOPIC_ROLES, free_port
 from job.local.traffic import TopicReader
@@ -92,8 +92,9 @@ class ClusterJob:
         self.stack, self.env, self.name = stack, env or {}, f"reliability-{suffix}"
         self.topics = {name: f"rel_{name}_{suffix}" for name in TOPIC_ROLES}
         self.sink_bootstrap = sink_bootstrap or stack.bootstrap
-        create_topics(stack.bootstrap, [self.topics["demographic"], self.topics["historic"]])
-        create_topics(self.sink_bootstrap, [self.topics["prediction"], self.topics["dead_letter"]])
+        sources = ("demographic", "historic", "model_control")
+        create_job_topics(stack.bootstrap, {r: t for r, t in self.topics.items() if r in sources})
+        create_job_topics(self.sink_bootstrap, {r: t for r, t in self.topics.items() if r not in sources})
         self.args = [*(f"--set=kafka.topics.{k}={v}" for k, v in self.topics.items()),
                      f"--set=kafka.group_id={self.name}", f"--set=flink.job_name={self.name}",
                      f"--set=model.pmml={FIXTURES / 'model.pmml'}", "--set=flink.checkpoint_interval_ms=2000",
@@ -140,7 +141,8 @@ class ClusterJob:
                 self.stack.flink.cancel(job_id)
 
     def reader(self, name: str) -> TopicReader:
-        return TopicReader(self.sink_bootstrap if name in ("prediction", "dead_letter") else self.stack.bootstrap,
+        return TopicReader(self.stack.bootstrap if name in ("demographic", "historic", "model_control") else
+                           self.sink_bootstrap,
                            self.topics[name])
 
     def sides(self) -> dict[str, str]:

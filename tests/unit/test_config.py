@@ -35,6 +35,8 @@ def test_flink_properties_keep_their_dotted_keys():
     ("model.threshold=1.5", "model.threshold"),
     ("model.safe_default=2", "model.safe_default"),
     ("kafka.topics.historic=topic_demographic", "must differ"),
+    ("kafka.topics.model_control=topic_student_prediction", "the 7 topics must differ"),
+    ("models.routing_salt=", "models.routing_salt: missing"),
     ("flink.python_execution_mode=turbo", "flink.python_execution_mode"),
 ])
 def test_invalid_settings_name_the_key(flag, message):

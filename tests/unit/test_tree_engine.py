@@ -14,7 +14,8 @@ from job.model import (
     PARITY_TOLERANCE, ModelError, ModelSpec, PypmmlScorer, load_spec, open_scorer, sample_rows, split_values,
     verification,
 )
-from job.tree_engine import TreeEnsemble
+import job.tree_engine
+from job.tree_engine import TreeEnsemble, _Buckets, _check_partition, _outcomes, parse
 from tests.conftest import FIXTURES
 
 REPO = Path(__file__).resolve().parents[2]
@@ -93,10 +94,27 @@ def test_random_records_match_pypmml(engines, data):
 
 
 def test_batch_equals_one_record_at_a_time_exactly(engines):
+    """Batches are scored in chunks, a lone record by its own path: the same bits either
+    way, whatever the batch size and wherever the chunks end (a last chunk of one record
+    included)."""
     spec, compiled, _ = engines
-    rows = sample_rows(500, seed=3, splits=split_values(spec.pmml_text))
+    chunk = compiled.ensemble._chunk
+    rows = sample_rows(max(500, 2 * chunk + 1), seed=3, splits=split_values(spec.pmml_text))
     one_by_one = np.array([compiled.score(row) for row in rows])
-    assert np.array_equal(one_by_one, compiled.score_batch(rows), equal_nan=True)
+    for size in sorted({1, 2, 3, chunk - 1, chunk, chunk + 1, len(rows)}):
+        assert np.array_equal(one_by_one[:size], compiled.score_batch(rows[:size]), equal_nan=True), size
+
+
+def test_missing_as_none_nan_or_absent_scores_the_same(engines):
+    spec, compiled, reference = engines
+    fields = compiled.ensemble.fields
+    base = sample_rows(1, seed=5, splits={})[0]
+    rows = [{}, dict.fromkeys(fields), dict.fromkeys(fields, math.nan),
+            {**base, fields[0]: None}, {**base, fields[0]: math.nan}, {k: v for k, v in base.items() if k != fields[0]}]
+    scores = compiled.score_batch(rows)
+    assert len(set(scores[:3].tolist())) == 1 and len(set(scores[3:].tolist())) == 1
+    assert np.array_equal(scores, [compiled.score(row) for row in rows])
+    assert_parity(compiled, reference, rows)
 
 
 # --- random ensembles: every supported construct against pypmml ----------------------------
@@ -230,6 +248,63 @@ def test_rescale_factor_logit_coefficients_and_the_other_category_match_pypmml()
         ours = TreeEnsemble.from_pmml(text, output_field).score_rows(rows)
         assert np.abs(ours - theirs).max() <= PARITY_TOLERANCE
         assert len(set(theirs.tolist())) == 3  # all three nodes reached
+
+
+def test_tree_scores_add_up_in_document_order_from_zero():
+    """(((0 + 1e16) + 1) + 1) ... - 1e16 is 0.0 in doubles: each 1 is lost against 1e16. Any
+    other order (numpy's pairwise sum, say) keeps some of the ones; pypmml keeps none."""
+    def constant(score: float) -> str:
+        return tree_model(f'<Node score="{score!r}"><True/><Node score="{score!r}">'
+                          '<SimplePredicate field="age" operator="lessThan" value="200.0"/></Node></Node>')
+
+    text = pmml("".join(constant(score) for score in [1e16, *[1.0] * 15, -1e16]), rescale='rescaleConstant="0.0"')
+    rows = [{"age": age, "man": None, "cat1": None} for age in (None, 20.0, 300.0, 20.0)]
+    ensemble = TreeEnsemble.from_pmml(text, OUTPUT)
+    reference = reference_scorer(text)
+    try:
+        theirs = reference.score_batch(rows)
+    finally:
+        reference.close()
+    assert theirs.tolist() == [0.5] * 4
+    assert ensemble.score_rows(rows).tolist() == [ensemble.score(row) for row in rows] == [0.5] * 4
+
+
+def test_compilation_proves_each_tree_ends_every_record_on_exactly_one_node():
+    """Every node's ways on are checked; the check itself, on a whole tree's outcomes."""
+    root = ('<Node score="0"><True/>'
+            '<Node score="1"><SimplePredicate field="man" operator="lessThan" value="0.5"/></Node>'
+            '<Node score="2"><SimplePredicate field="man" operator="lessThan" value="1.0"/></Node></Node>')
+    ensemble = parse(pmml(tree_model(root)), OUTPUT)
+    buckets = _Buckets(ensemble)
+    conditions = [condition for condition, _ in _outcomes(ensemble.trees[0], buckets, "tree 1")]
+    _check_partition(conditions, buckets, "tree 1")
+    assert buckets.count("man") == 4 and buckets.full("man") == 0b1111  # missing, < 0.5, < 1.0, >= 1.0
+    gap = conditions[:-1]
+    overlap = conditions + conditions[:1]
+    overlap_and_gap = [{"man": 0b0011}, {"man": 0b0110}]  # sizes add up to 4 all the same
+    for broken in (gap, overlap, overlap_and_gap):
+        with pytest.raises(ModelError, match=r"tree 1: the compiled tree does not end every record on exactly one"):
+            _check_partition(broken, buckets, "tree 1")
+
+
+def test_a_compiler_bug_letting_two_children_match_is_caught_while_compiling(monkeypatch):
+    honest = job.tree_engine._first_true_choices
+
+    def any_true_child(node, buckets):  # forgets that the first TRUE child wins
+        choices, end = honest(node, buckets)
+        return [constraints[-1:] for constraints in choices], end
+
+    monkeypatch.setattr(job.tree_engine, "_first_true_choices", any_true_child)
+    with pytest.raises(ModelError, match=r"tree \d+[.\d]*: the compiled tree does not end every record on exactly"):
+        TreeEnsemble.from_pmml(FIXTURE_TEXT, OUTPUT)
+
+
+def test_a_model_whose_masks_would_not_fit_is_refused(monkeypatch):
+    compiled = TreeEnsemble.from_pmml(FIXTURE_TEXT, OUTPUT)
+    monkeypatch.setattr(job.tree_engine, "MAX_MASK_BYTES", compiled.nbytes // 2)
+    with pytest.raises(ModelError, match=r"an ensemble whose compiled masks need [\d.,]+ MiB .* is not supported by "
+                                         r"the compiled engine \(model.engine: pypmml"):
+        TreeEnsemble.from_pmml(FIXTURE_TEXT, OUTPUT)
 
 
 # --- refusals --------------------------------------------------------------------------------
