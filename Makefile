@@ -13,6 +13,14 @@ STAMP := $(VENV)/.stamp-$(firstword $(shell sha256sum pyproject.toml))
 
 # The experiment token is a secret: from SILOCOMPRO_TOKEN / SILOCOMPRO_TOKEN_FILE, or for
 # local runs a random one generated once into .run/token (never committed, never printed).
+# `make submit TOKEN=...` (the line the experiment console prints) hands it to the job as
+# SILOCOMPRO_TOKEN: never on a recipe line (make echoes those), and dropped from TOKEN and
+# MAKEFLAGS, which every process started from here (the Flink cluster too) would inherit.
+ifdef TOKEN
+export SILOCOMPRO_TOKEN := $(TOKEN)
+unexport TOKEN
+MAKEOVERRIDES := $(filter-out TOKEN=%,$(MAKEOVERRIDES))
+endif
 LOCAL_TOKEN := .run/token
 ifeq ($(SILOCOMPRO_TOKEN)$(SILOCOMPRO_TOKEN_FILE),)
 export SILOCOMPRO_TOKEN_FILE := $(CURDIR)/$(LOCAL_TOKEN)
@@ -25,11 +33,25 @@ JOB_ARGS ?=
 BENCH_ARGS ?=
 EXPERIMENT_ARGS ?=
 PYTEST_ARGS ?=
+JOB_RUNNING = $(PY) -m job.local.cluster jobs | grep -q "RUNNING.*silocompro-targeting"
+# Is something listening on host:port? A bare TCP connect: it sends nothing, so a secured or
+# proxied broker never sees a plaintext request from it.
+LISTENING = (exec 3<>/dev/tcp/$(subst :,/,$(1))) 2>/dev/null
+
+# The console's browser test: playwright-core pinned by package-lock.json, Debian's chromium.
+BROWSER_DIR := tests/console/browser
+BROWSER_STAMP := $(BROWSER_DIR)/node_modules/.stamp-$(firstword $(shell sha256sum $(BROWSER_DIR)/package-lock.json))
+CHROMIUM := /usr/bin/chromium
+# apt-get as root, or through sudo; a clear error otherwise.
+APT_INSTALL = if [ "$$(id -u)" = 0 ]; then SUDO=; elif command -v sudo >/dev/null; then SUDO=sudo; else \
+	  echo "error: $(1) is missing; install it as root: apt-get install $(2)" >&2; exit 1; fi; \
+	$$SUDO apt-get update -qq && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(2)
 
 include training/training.mk
 
 .PHONY: demo test setup check-python broker-up broker-down cluster-up cluster-down submit job-up run \
-        feed status down clean token model plan experiment bench stop reliability model-push model-list model-retire
+        feed status down clean token model plan experiment bench stop reliability model-push model-list model-retire \
+        console browser-deps
 
 ## demo: the first command — broker, cluster, model, job, a few thousand sessions, results
 demo: job-up
@@ -37,8 +59,8 @@ demo: job-up
 	@echo; echo "The job keeps running: Flink UI http://localhost:$${FLINK_REST_PORT:-8081}," \
 	  "more sessions with 'make feed', everything stopped with 'make down'."
 
-## test: the second command — unit, MiniCluster, end-to-end (real broker) and training tests
-test: setup training-venv
+## test: the second command — unit, MiniCluster, end-to-end (real broker), console (real browser) and training tests
+test: setup training-venv browser-deps
 	$(PY) -m pytest $(PYTEST_ARGS)
 	$(MAKE) --no-print-directory test-training
 
@@ -78,14 +100,20 @@ cluster-up: setup
 cluster-down: setup
 	$(PY) -m job.local.cluster down
 
-## submit: flink run -py job/main.py on the cluster at FLINK_REST_PORT (FROM_SAVEPOINT=path to resume)
+## submit: flink run -py job/main.py on the cluster at FLINK_REST_PORT, replacing (cancelling) an active job of the
+## same name, so exactly one job answers. Starts the local broker and cluster when nothing listens where they
+## should be. TOKEN=... for an experiment console's token, FROM_SAVEPOINT=path to resume
 submit: setup token
+	@if ! $(call LISTENING,$(KAFKA_BOOTSTRAP)) && [[ "$(KAFKA_BOOTSTRAP)" =~ ^(127\.0\.0\.1|localhost):[0-9]+$$ ]]; then \
+	  $(MAKE) --no-print-directory broker-up; fi
+	@$(call LISTENING,localhost:$${FLINK_REST_PORT:-8081}) || $(MAKE) --no-print-directory cluster-up
+	@$(PY) -m experiment.jobswap -- $(JOB_ARGS)
 	$(PY) -m job.local.cluster submit $(if $(FROM_SAVEPOINT),--from-savepoint $(FROM_SAVEPOINT)) -- $(JOB_ARGS)
 
 ## job-up: broker, cluster and model, then the job unless it already runs
 job-up: setup broker-up cluster-up model token
-	@if $(PY) -m job.local.cluster jobs | grep -q "RUNNING.*silocompro-targeting"; then \
-	  echo "job already running on the local cluster"; else $(MAKE) --no-print-directory submit; fi
+	@if $(JOB_RUNNING); then echo "job already running on the local cluster"; \
+	else $(MAKE) --no-print-directory submit; fi
 
 ## plan: per-arm sample size of the A/B test (ALPHA, POWER, MDE, SD, SIDED, SPLIT, N override conf/economics.yaml)
 plan: setup
@@ -100,6 +128,21 @@ experiment: job-up
 ## bench: scoring engines + the job end to end vs a pass-through ceiling (benchmarks/; BENCH_ARGS=--quick)
 bench: setup
 	$(PY) -m benchmarks $(BENCH_ARGS)
+
+## console: the experiment console on http://127.0.0.1:8050 (CONSOLE_PORT=..., CONSOLE_HOST=...; conf/console.yaml)
+console: setup
+	$(PY) -m console $(if $(CONSOLE_HOST),--host $(CONSOLE_HOST)) $(if $(CONSOLE_PORT),--port $(CONSOLE_PORT))
+
+## browser-deps: what the console's browser test needs (npm ci of playwright-core, Debian's chromium)
+browser-deps: $(BROWSER_STAMP) | $(CHROMIUM)
+
+$(BROWSER_STAMP): $(BROWSER_DIR)/package-lock.json
+	@command -v npm >/dev/null || { $(call APT_INSTALL,npm,nodejs npm); }
+	cd $(BROWSER_DIR) && npm ci --no-audit --no-fund
+	touch $@
+
+$(CHROMIUM):
+	@$(call APT_INSTALL,$(CHROMIUM),chromium)
 
 ## run: the job in a local MiniCluster in the foreground (Ctrl-C stops it)
 run: setup token

@@ -358,11 +358,11 @@ def summary_lines(result: Analysis) -> list[str]:
     crossed = f"first below {d.alpha:g} at {q.crossed_at:,} customers" if q.crossed_at else f"never below {d.alpha:g}"
     lines.append(f"sequential (mSPRT)  tau {q.tau:.2f} $: always-valid {level} CI {_interval(q.ci_lower, q.ci_upper)}, "
                  f"p = {q.p_value:.3g}, {crossed}")
-    lines.append(f"verdict             {_verdict_sentence(result)}")
+    lines.append(f"verdict             {verdict_sentence(result)}")
     return lines
 
 
-def _verdict_sentence(result: Analysis) -> str:
+def verdict_sentence(result: Analysis) -> str:
     d = result.design
     if result.verdict == "invalid: sample ratio mismatch":
         return (f"INVALID: the arms hold {result.srm.observed_share:.2%} treatment instead of "

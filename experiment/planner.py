@@ -41,7 +41,7 @@ class PlanError(ValueError):
 
     def __init__(self, field: Field, message: str):
         super().__init__(f"{field}: {message}")
-        self.field = field
+        self.field, self.reason = field, message
 
 
 @dataclass(frozen=True)

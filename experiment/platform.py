@@ -14,13 +14,14 @@ planned sample size, then the analysis and the report are written.
 from __future__ import annotations
 
 import argparse
-import hmac
 import json
+import math
 import sys
+import threading
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Optional
+from typing import Callable, Optional, Union
 
 import numpy as np
 import pandas as pd
@@ -30,7 +31,8 @@ from experiment import analysis, planner, report
 from experiment.arrivals import Schedule, schedule
 from experiment.assignment import CONTROL, TREATMENT, arm_of
 from experiment.config import ExperimentConfig, load_experiment
-from experiment.response import draw_outcomes, revenue, true_effect
+from experiment.response import ResponseModel, draw_outcomes, revenue, true_effect
+from experiment.tokens import TokenCheck
 from job.config import Config, ConfigError, load_config, parse_set_flags, read_token
 from job.decision import decide
 from job.local import traffic
@@ -38,6 +40,7 @@ from job.model import ModelError, load_spec, open_scorer
 from job.schema import DEMOGRAPHIC_FIELDS, LABEL, PRODUCT_FIELDS, feature_row
 
 JOB, BASELINE, MISSING = "job", "baseline", "missing"
+OBSERVE_EVERY_S = 0.5  # how often run() hands finished sessions to its observer
 
 
 @dataclass
@@ -85,8 +88,10 @@ def offline_decisions(pmml: Path, rows: list[dict], safe_default: int = 0) -> np
 
 
 class Platform:
-    def __init__(self, cfg: ExperimentConfig, job_cfg: Config, token: str, sessions: int, show_progress: bool = True):
-        self.cfg, self.job_cfg, self.token = cfg, job_cfg, token
+    def __init__(self, cfg: ExperimentConfig, job_cfg: Config, token: Union[str, TokenCheck], sessions: int,
+                 show_progress: bool = True):
+        self.cfg, self.job_cfg = cfg, job_cfg
+        self.token = token if isinstance(token, TokenCheck) else TokenCheck.of(token)
         self.plan = cfg.design.plan()
         self.sessions = sessions
         self.show_progress = show_progress
@@ -125,28 +130,55 @@ class Platform:
         self.topics = {traffic.DEMOGRAPHIC: self.job_cfg.kafka.topics.demographic,
                        traffic.HISTORIC: self.job_cfg.kafka.topics.historic}
 
-    def wait_for_job(self, timeout: float = 180.0) -> None:
+    def wait_for_job(self, timeout: float = 180.0, patient: bool = False,
+                     notice: Optional[Callable[[str], None]] = None, stop: Optional[threading.Event] = None) -> None:
         """Probe sessions until the job answers: sessions started before it serves would
-        all miss their deadline and bias the treatment arm towards "don't show"."""
-        body = traffic.wait_for_answer(self.job_cfg.kafka.bootstrap_servers, self.topics, self.reader,
-                                       int(self.uuids[0]) - 1, timeout)  # a uuid outside the experiment
-        if body is None:
-            raise PlatformError(f"no decision from the job on {self.job_cfg.kafka.topics.prediction} within "
-                                f"{timeout:.0f} s: is it running (make status) and reading "
-                                f"{self.job_cfg.kafka.bootstrap_servers}?")
-        if not _same(str(body.get("token")), self.token):
+        all miss their deadline and bias the treatment arm towards "don't show".
+
+        ``patient``: an answer with another token is not the end, since the job with this
+        experiment's token may be replacing the one that answered (``make submit TOKEN=...``);
+        keep probing until ``timeout``, telling ``notice`` what was seen. Each probe uses a
+        new uuid, because a job answers a session only once. Returns early once ``stop`` is set."""
+        give_up = time.monotonic() + timeout
+        probe = int(self.uuids[0]) - 1  # uuids below the experiment's own
+        wrong = False
+        while (left := give_up - time.monotonic()) > 0 and not (stop and stop.is_set()):
+            body = traffic.wait_for_answer(self.job_cfg.kafka.bootstrap_servers, self.topics, self.reader,
+                                           probe, left if not patient else min(left, 5.0))
+            probe -= 1
+            if body is not None and self.token.matches(str(body.get("token"))):
+                return
+            wrong = wrong or body is not None
+            if not patient:
+                break
+            if notice and body is not None:
+                notice("a job answers, but with another token: submit it with this experiment's token")
+        if stop and stop.is_set():
+            return
+        if wrong:
             raise PlatformError("the job answers with a different token than this experiment's; "
                                 "submit it with the experiment's token (SILOCOMPRO_TOKEN[_FILE])")
+        raise PlatformError(f"no decision from the job on {self.job_cfg.kafka.topics.prediction} within "
+                            f"{timeout:.0f} s: is it running (make status) and reading "
+                            f"{self.job_cfg.kafka.bootstrap_servers}?")
 
-    def run(self) -> pd.DataFrame:
-        """Publish on schedule, read decisions as they come, expire the overdue ones."""
+    def run(self, observer: Optional[Callable[[pd.DataFrame], None]] = None,
+            stop: Optional[threading.Event] = None) -> pd.DataFrame:
+        """Publish on schedule, read decisions as they come, expire the overdue ones.
+
+        ``observer`` receives finished sessions in start order, every ``OBSERVE_EVERY_S``:
+        a session is handed over once it and every session that started before it are
+        decided, so what an observer has kept is always every session started before some
+        instant, whichever arm they are in. ``stop`` ends the run early; sessions still in
+        flight then are never handed over."""
         pending = {int(u) for u in self.uuids[self.arms == TREATMENT]}
         due = iter(sorted(pending, key=lambda u: self.schedule.starts[self.index[u]]))
         next_due = next(due, None)
-        messages, sent = self.schedule.messages, 0
-        start, start_wall, last_shown = time.monotonic(), time.time(), 0.0
+        messages, sent, observed = self.schedule.messages, 0, 0
+        start, start_wall, last_shown, last_observed = time.monotonic(), time.time(), 0.0, 0.0
+        self.started_wall = start_wall
         try:
-            while sent < len(messages) or pending:
+            while (sent < len(messages) or pending) and not (stop and stop.is_set()):
                 now = time.monotonic() - start
                 while sent < len(messages) and messages[sent].at <= now:
                     traffic.send(self.producer, self.topics[messages[sent].message.side], messages[sent].message)
@@ -163,8 +195,13 @@ class Platform:
                 if self.show_progress and now - last_shown >= 1.0:
                     last_shown = now
                     self._progress(now)
+                if observer and now - last_observed >= OBSERVE_EVERY_S:
+                    last_observed = now
+                    observed = self._observe(observer, observed, now)
         finally:
             self.close()
+        if observer and not (stop and stop.is_set()):
+            self._observe(observer, observed, math.inf)
         if self.show_progress:
             self._progress(time.monotonic() - start)
             print()
@@ -182,7 +219,7 @@ class Platform:
         uuid, value, token = body
         if uuid not in self.index:
             return  # another run's or another experiment's customer
-        if not _same(token, self.token):
+        if not self.token.matches(token):
             self.tally.wrong_token += 1
             return
         i = self.index[uuid]
@@ -211,6 +248,15 @@ class Platform:
         i = self.index[uuid]
         self.decision[i], self.source[i], self.decided_at[i] = value, source, at
 
+    def _observe(self, observer: Callable[[pd.DataFrame], None], observed: int, now: float) -> int:
+        """Hand the newly finished prefix of the sessions (in start order) to ``observer``."""
+        started = int(np.searchsorted(self.schedule.starts, now, side="right"))
+        undecided = np.flatnonzero(np.isnan(self.decided_at[observed:started]))
+        finished = observed + (int(undecided[0]) if len(undecided) else started - observed)
+        if finished > observed:
+            observer(self.sessions_frame(observed, finished))
+        return finished
+
     def _progress(self, now: float) -> None:
         started = int(np.searchsorted(self.schedule.starts, now))
         done = ~np.isnan(self.decided_at) & (np.arange(self.sessions) < started)
@@ -234,29 +280,48 @@ class Platform:
               f" | job {self.tally.job_decisions:,} missing {self.tally.missing:,}{effect}   ",
               end="", flush=True)
 
-    def sessions_frame(self) -> pd.DataFrame:
-        shown = self.decision.astype(bool)
+    def sessions_frame(self, lo: int = 0, hi: Optional[int] = None) -> pd.DataFrame:
+        """Sessions ``lo:hi`` in start order, one row each; times in seconds after the start.
+        ``offline_decision`` and ``baseline_decision`` are what the new model (scored here)
+        and the original targeting decide for the session: the simulation's ground truth."""
+        part = slice(lo, hi)
+        earned = revenue(self.cfg.response, self.outcomes, self.decision.astype(bool))
         return pd.DataFrame({
-            "uuid": self.uuids, "arm": self.arms, "started_at": self.schedule.starts,
-            "decided_at": self.decided_at, "decision": self.decision, "source": self.source,
-            "missing_side": [self.schedule.missing_side.get(int(u), "") for u in self.uuids],
-            "buys_if_shown": self.outcomes.buys_if_shown, "pre_revenue": self.outcomes.pre_revenue,
-            "revenue": revenue(self.cfg.response, self.outcomes, shown),
+            "uuid": self.uuids[part], "arm": self.arms[part], "started_at": self.schedule.starts[part],
+            "decided_at": self.decided_at[part], "decision": self.decision[part], "source": self.source[part],
+            "missing_side": [self.schedule.missing_side.get(int(u), "") for u in self.uuids[part]],
+            "buys_if_shown": self.outcomes.buys_if_shown[part], "pre_revenue": self.outcomes.pre_revenue[part],
+            "revenue": earned[part], "offline_decision": self.model_offline[part],
+            "baseline_decision": self.baseline[part],
         })
 
     def ground_truth(self) -> dict:
         """What the simulation knows and a real experiment would not."""
-        treated = self.arms == TREATMENT
-        by_job = treated & (self.source == JOB)
         return {
-            "true_effect": true_effect(self.cfg.response, self.outcomes, self.model_offline, self.baseline),
-            "job_vs_offline_disagreements": int(np.sum(self.decision[by_job] != self.model_offline[by_job])),
-            "job_decisions_checked": int(by_job.sum()),
+            **frame_truth(self.sessions_frame(), self.cfg.response),
             "sessions_missing_a_half": len(self.schedule.missing_side),
             "sessions_with_a_half_after_the_join_timeout": sum(
                 1 for u in self.uuids if int(u) not in self.schedule.missing_side
                 and self.schedule.unseen_side(int(u), self.job_cfg.join.timeout_ms / 1000)),
         }
+
+
+def frame_truth(sessions: pd.DataFrame, response: ResponseModel) -> dict:
+    """The ground truth over any set of sessions (a resumed experiment spans several runs):
+    the true average effect on these customers, and whether the job decided as the same
+    model scored offline."""
+    by_job = sessions[(sessions["arm"] == TREATMENT) & (sessions["source"] == JOB)]
+    return {
+        "true_effect": true_effect(response, sessions["buys_if_shown"].to_numpy(bool),
+                                   sessions["offline_decision"].to_numpy(), sessions["baseline_decision"].to_numpy()),
+        "job_vs_offline_disagreements": int((by_job["decision"] != by_job["offline_decision"]).sum()),
+        "job_decisions_checked": len(by_job),
+    }
+
+
+def settings_of(cfg: ExperimentConfig) -> dict:
+    """The experiment's settings as plain JSON, for result.json and the report."""
+    return json.loads(json.dumps(asdict(cfg), default=str))
 
 
 class PlatformError(RuntimeError):
@@ -272,11 +337,6 @@ def _contract(record) -> Optional[tuple[int, int, str]]:
         return None
     ok = isinstance(uuid, int) and value in (0, 1) and isinstance(token, str)
     return (uuid, int(value), token) if ok else None
-
-
-def _same(a: str, b: str) -> bool:
-    """Constant-time: the comparison must not leak how much of a guessed token is right."""
-    return hmac.compare_digest(a.encode(), b.encode())
 
 
 def main(argv: Optional[list[str]] = None) -> int:
@@ -317,13 +377,9 @@ def main(argv: Optional[list[str]] = None) -> int:
           f"decisions from {job_cfg.kafka.topics.prediction} (deadline {cfg.platform.decision_deadline_ms} ms)")
     sessions_df = platform.run()
     out = cfg.platform.output_dir / time.strftime("%Y%m%dT%H%M%S")
-    out.mkdir(parents=True, exist_ok=True)
-    sessions_df.to_csv(out / "sessions.csv", index=False)
     result = analysis.analyse(sessions_df, plan, srm_threshold=cfg.design.srm_p_value)
     summary = {"analysis": result.as_dict(), "platform": platform.tally.as_dict(),
-               "ground_truth": platform.ground_truth(), "sessions": sessions,
-               "config": json.loads(json.dumps(asdict(cfg), default=str))}
-    (out / "result.json").write_text(json.dumps(summary, indent=2))
+               "ground_truth": platform.ground_truth(), "sessions": sessions, "config": settings_of(cfg)}
     report.write(out, sessions_df, result, summary)
     print("\n".join(analysis.summary_lines(result)))
     t = platform.tally

@@ -22,7 +22,8 @@ import pandas as pd  # noqa: E402
 from experiment.analysis import Analysis, summary_lines  # noqa: E402
 from experiment.assignment import CONTROL, TREATMENT  # noqa: E402
 
-EFFECT_PNG, ARMS_PNG, REPORT_HTML = "effect.png", "arms.png", "report.html"
+EFFECT_PNG, ARMS_PNG, REPORT_HTML, SESSIONS_CSV, RESULT_JSON = (
+    "effect.png", "arms.png", "report.html", "sessions.csv", "result.json")
 
 
 def effect_plot(result: Analysis, path: Path, true_effect: float | None = None) -> None:
@@ -92,7 +93,11 @@ def _fmt(value) -> str:
 
 
 def write(out: Path, sessions: pd.DataFrame, result: Analysis, summary: dict) -> Path:
-    """effect.png, arms.png and report.html into ``out``; returns the HTML's path."""
+    """sessions.csv, result.json (``summary``), effect.png, arms.png and report.html into
+    ``out``; returns the HTML's path."""
+    out.mkdir(parents=True, exist_ok=True)
+    sessions.to_csv(out / SESSIONS_CSV, index=False)
+    (out / RESULT_JSON).write_text(json.dumps(summary, indent=2))
     truth = summary.get("ground_truth", {})
     effect_plot(result, out / EFFECT_PNG, truth.get("true_effect"))
     arms_plot(sessions, result, out / ARMS_PNG)
@@ -118,7 +123,7 @@ def write(out: Path, sessions: pd.DataFrame, result: Analysis, summary: dict) ->
 {_table(truth)}
 <h2>Settings</h2>
 <pre>{html.escape(json.dumps(summary.get("config", {}), indent=2))}</pre>
-<p>Sessions, one row each: <a href="sessions.csv">sessions.csv</a>; every number: <a href="result.json">result.json</a>.</p>
+<p>Sessions, one row each: <a href="{SESSIONS_CSV}">{SESSIONS_CSV}</a>; every number: <a href="{RESULT_JSON}">{RESULT_JSON}</a>.</p>
 </body></html>
 """
     (out / REPORT_HTML).write_text(page)

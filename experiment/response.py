@@ -78,9 +78,9 @@ def revenue(model: ResponseModel, outcomes: Outcomes, shown: np.ndarray) -> np.n
     return outcomes.traditional + np.asarray(shown, dtype=bool) * slot_value(model, outcomes.buys_if_shown)
 
 
-def true_effect(model: ResponseModel, outcomes: Outcomes, shown_treatment: np.ndarray,
+def true_effect(model: ResponseModel, buys_if_shown: np.ndarray, shown_treatment: np.ndarray,
                 shown_control: np.ndarray) -> float:
-    """The average treatment effect over the whole population ($/customer): what a
-    perfect experiment on these customers would estimate."""
+    """The average treatment effect over these customers ($/customer): what a perfect
+    experiment on them would estimate."""
     change = np.asarray(shown_treatment, dtype=float) - np.asarray(shown_control, dtype=float)
-    return float(np.mean(change * slot_value(model, outcomes.buys_if_shown)))
+    return float(np.mean(change * slot_value(model, buys_if_shown)))

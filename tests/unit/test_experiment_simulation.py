@@ -107,7 +107,7 @@ def test_response_model_moments_and_the_covariate_correlation():
 def test_true_effect_counts_only_customers_whose_decision_differs():
     outcomes = draw_outcomes(RESPONSE, np.array([True, False, True, False]), seed=0)
     treatment, control = np.array([1, 0, 1, 1]), np.array([0, 0, 1, 0])
-    assert true_effect(RESPONSE, outcomes, treatment, control) == pytest.approx((15 - 2.5) / 4)
+    assert true_effect(RESPONSE, outcomes.buys_if_shown, treatment, control) == pytest.approx((15 - 2.5) / 4)
 
 
 def test_experiment_settings_load_and_name_the_bad_key(tmp_path):

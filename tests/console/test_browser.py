@@ -1,0 +1,56 @@
+"""The console in a real browser (Debian's Chromium driven by playwright-core), with the
+real job started with the token the page issued, on a private broker.
+
+Screenshots of every step go to artifacts/console/ (ignored by git).
+"""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import time
+
+import pytest
+
+from job.local.jobprocess import REPO, JobProcess
+from tests.conftest import FIXTURES
+from tests.console.conftest import ARTIFACTS, ConsoleProcess, console_env
+
+BROWSER_DIR = REPO / "tests" / "console" / "browser"
+
+
+@pytest.mark.slow
+@pytest.mark.browser
+def test_a_newcomer_configures_an_experiment_and_watches_it_run(broker, tmp_path):
+    if not (BROWSER_DIR / "node_modules" / "playwright-core").is_dir():
+        pytest.fail("playwright-core is not installed: run `make browser-deps` (make test does)")
+    job = JobProcess(broker, tmp_path, token="", flags=[f"model.pmml={FIXTURES / 'model.pmml'}",
+                                                        "flink.checkpoint_interval_ms=2000"])
+    console = ConsoleProcess(console_env(broker, job.topics, tmp_path, rate=60), tmp_path / "console.log")
+    token_file = tmp_path / "token"
+    flow = subprocess.Popen(["node", "console_flow.mjs"], cwd=BROWSER_DIR, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True,
+                            env={**os.environ, "CONSOLE_URL": console.url, "TOKEN_FILE": str(token_file),
+                                 "ARTIFACTS": str(ARTIFACTS)})
+    try:
+        give_up = time.monotonic() + 120
+        while not token_file.exists() and flow.poll() is None and time.monotonic() < give_up:
+            time.sleep(0.2)
+        assert token_file.exists(), flow.communicate(timeout=10)[0]
+        time.sleep(0.2)  # the file is written in one call; let it land whole
+        job.token = token_file.read_text()
+        job.launch()  # the page's Start is already waiting for it
+        out, _ = flow.communicate(timeout=480)
+    finally:
+        if flow.poll() is None:
+            flow.kill()
+        job.stop()
+        console.stop()
+    assert flow.returncode == 0, f"{out}\n--- console log ---\n{console.output()[-3000:]}"
+    seen = json.loads(out.strip().splitlines()[-1])
+    assert "not above alpha" in seen["live_refusal"] and "not above alpha" in seen["server_refusal"]
+    assert seen["decisions"]["wrong_token"] == "0" and seen["sessions"].startswith(seen["planned"])
+    assert job.token not in console.output() and job.token not in job.output()
+    for step in ("1-form", "2-refused-live", "3-refused-by-server", "4-created", "5-waiting-for-the-job", "6-live",
+                 "7-verdict"):
+        assert (ARTIFACTS / f"{step}.png").stat().st_size > 10_000, step
