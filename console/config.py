@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping, Optional
 
-from job.config import REPO_ROOT, ConfigError, _Section, _set_dotted, prefixed_overrides, read_yaml
+from job.config import REPO_ROOT, ConfigError, Section, prefixed_overrides, read_overridden
 
 DEFAULT_CONSOLE = REPO_ROOT / "conf" / "console.yaml"
 ENV_PREFIX = "SILOCOMPRO_CONSOLE__"
@@ -36,11 +36,9 @@ class ConsoleConfig:
 
 def load_console(path: Path = DEFAULT_CONSOLE, overrides: Mapping[str, object] | None = None,
                  environ: Optional[Mapping[str, str]] = None) -> ConsoleConfig:
-    merged = read_yaml(path)
     env = prefixed_overrides(os.environ if environ is None else environ, ENV_PREFIX)
-    for dotted, value in {**env, **{k: v for k, v in (overrides or {}).items() if v is not None}}.items():
-        _set_dotted(merged, dotted, value)
-    root = _Section(merged, "console")
+    flags = {k: v for k, v in (overrides or {}).items() if v is not None}
+    root = Section(read_overridden(path, env, flags), "console")
     port = root.integer("port", 0)
     if port > 65535:
         raise ConfigError(f"console.port: expected a port number, got {port}")

@@ -16,7 +16,7 @@ from typing import Mapping, Optional
 from experiment.arrivals import Delay, Enrichment
 from experiment.planner import Plan, sample_size
 from experiment.response import ResponseModel
-from job.config import REPO_ROOT, ConfigError, _Section, _set_dotted, prefixed_overrides, read_yaml
+from job.config import REPO_ROOT, ConfigError, Section, prefixed_overrides, read_overridden, read_yaml
 
 DEFAULT_EXPERIMENT = REPO_ROOT / "conf" / "experiment.yaml"
 DEFAULT_ECONOMICS = REPO_ROOT / "conf" / "economics.yaml"
@@ -61,13 +61,10 @@ class ExperimentConfig:
 def load_experiment(path: Path = DEFAULT_EXPERIMENT, economics_path: Path = DEFAULT_ECONOMICS,
                     overrides: Mapping[str, str] | None = None,
                     environ: Mapping[str, str] | None = None) -> ExperimentConfig:
-    merged = read_yaml(path)
     environ = os.environ if environ is None else environ
-    env = prefixed_overrides(environ, ENV_PREFIX)
-    for dotted, value in {**env, **(overrides or {})}.items():
-        _set_dotted(merged, dotted, value)
-    economics = _Section(read_yaml(economics_path), "economics")
-    root = _Section(merged, "")
+    merged = read_overridden(path, prefixed_overrides(environ, ENV_PREFIX), overrides or {})
+    economics = Section(read_yaml(economics_path), "economics")
+    root = Section(merged, "")
     design, platform, enrichment, response = (root.section(s) for s in ("design", "platform", "enrichment",
                                                                         "response"))
     sessions = platform.tree.get("sessions")
@@ -102,7 +99,7 @@ def load_experiment(path: Path = DEFAULT_EXPERIMENT, economics_path: Path = DEFA
         raise ConfigError(str(err)) from None
 
 
-def _delay(section: _Section) -> Delay:
+def _delay(section: Section) -> Delay:
     try:
         return Delay(section.number("median_ms", 0), section.number("p99_ms", 0))
     except ConfigError:
@@ -111,7 +108,7 @@ def _delay(section: _Section) -> Delay:
         raise ConfigError(f"{section.name}: {err}") from None
 
 
-def _sided(section: _Section) -> int:
+def _sided(section: Section) -> int:
     value = section.tree.get("sided")
     if value not in (1, 2) or isinstance(value, bool):
         raise ConfigError(f"{section._key('sided')}: expected 1 (one-sided: is the new model better?) "

@@ -110,12 +110,17 @@ def load_config(
 ) -> Config:
     """Read the YAML, apply env then CLI overrides (``section.key=value``), validate."""
     environ = os.environ if environ is None else environ
-    merged = read_yaml(Path(path))
-    for dotted, value in env_overrides(environ).items():
-        _set_dotted(merged, dotted, value)
-    for dotted, value in (overrides or {}).items():
-        _set_dotted(merged, dotted, value)
-    return _build(merged)
+    return _build(read_overridden(Path(path), env_overrides(environ), overrides or {}))
+
+
+def read_overridden(path: Path, *overrides: Mapping[str, object]) -> dict:
+    """A config file's mapping with ``section.key`` overrides applied in order (later win):
+    the job's, the experiment's and the console's settings all load this way."""
+    merged = read_yaml(path)
+    for layer in overrides:
+        for dotted, value in layer.items():
+            _set_dotted(merged, dotted, value)
+    return merged
 
 
 def read_yaml(path: Path) -> dict:
@@ -173,7 +178,7 @@ def _set_dotted(tree: dict, dotted: str, value: str) -> None:
 _PROPERTY_MAPS = {"security", "source_properties", "sink_properties", "properties"}
 
 
-class _Section:
+class Section:
     """Typed access to one YAML section that reports the full key on error."""
 
     def __init__(self, tree: Any, name: str):
@@ -181,8 +186,8 @@ class _Section:
             raise ConfigError(f"{name}: expected a mapping, got {type(tree).__name__}")
         self.tree, self.name = tree, name
 
-    def section(self, key: str) -> "_Section":
-        return _Section(self.tree.get(key), f"{self.name}.{key}" if self.name else key)
+    def section(self, key: str) -> "Section":
+        return Section(self.tree.get(key), f"{self.name}.{key}" if self.name else key)
 
     def _get(self, key: str, optional: bool = False) -> Any:
         if key not in self.tree or (self.tree[key] is None and not optional):
@@ -234,7 +239,7 @@ class _Section:
 
 
 def _build(raw: dict) -> Config:
-    root = _Section(raw, "")
+    root = Section(raw, "")
     kafka, join, model, models, flink = (root.section(s) for s in ("kafka", "join", "model", "models", "flink"))
     topics = kafka.section("topics")
     roles = tuple(Topics.__dataclass_fields__)
