@@ -107,8 +107,7 @@ submit: setup token
 	@if ! $(call LISTENING,$(KAFKA_BOOTSTRAP)) && [[ "$(KAFKA_BOOTSTRAP)" =~ ^(127\.0\.0\.1|localhost):[0-9]+$$ ]]; then \
 	  $(MAKE) --no-print-directory broker-up; fi
 	@$(call LISTENING,localhost:$${FLINK_REST_PORT:-8081}) || $(MAKE) --no-print-directory cluster-up
-	@$(PY) -m experiment.jobswap -- $(JOB_ARGS)
-	$(PY) -m job.local.cluster submit $(if $(FROM_SAVEPOINT),--from-savepoint $(FROM_SAVEPOINT)) -- $(JOB_ARGS)
+	$(PY) -m job.local.cluster submit --replace $(if $(FROM_SAVEPOINT),--from-savepoint $(FROM_SAVEPOINT)) -- $(JOB_ARGS)
 
 ## job-up: broker, cluster and model, then the job unless it already runs
 job-up: setup broker-up cluster-up model token

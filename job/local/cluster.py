@@ -23,7 +23,7 @@ import urllib.request
 from pathlib import Path
 
 from job import sessions
-from job.config import REPO_ROOT, load_config, worker_pythonpath
+from job.config import REPO_ROOT, ConfigError, load_config, parse_set_flags, worker_pythonpath
 from job.local import processes
 
 FLINK_HOME = Path(__import__("pyflink").__file__).parent
@@ -258,6 +258,42 @@ def job_metrics(job: str | None) -> dict[str, float]:
     return FlinkRest(rest_url()).metrics(one_job(job), JOB_METRICS)
 
 
+def cancel_active(rest: FlinkRest, name: str, timeout: float = 60.0) -> list[str]:
+    """Cancel every active job called ``name``; their ids, once none is active any more.
+
+    Cancelled, not stopped with a savepoint: a job still deploying its tasks refuses a
+    savepoint, and a replaced job's join state means nothing to a new experiment."""
+    ids = [job["jid"] for job in rest.jobs(name)]
+    for job_id in ids:
+        rest.cancel(job_id)
+    deadline = time.monotonic() + timeout
+    while rest.jobs(name):
+        if time.monotonic() > deadline:
+            raise SystemExit(f"job {name!r} still active {timeout:.0f} s after it was cancelled; see {rest.base}")
+        time.sleep(0.5)
+    return ids
+
+
+def replace_running(job_args: list[str]) -> None:
+    """Make room for the job about to be submitted. A new experiment hands the job a new
+    token (``make submit TOKEN=...``); a job of the same name still running (the demo's, or
+    the last experiment's) would read the same topics and answer every session a second
+    time with the wrong token. The name is the configured one, with the job's own
+    ``--set flink.job_name=...``, so jobs of other names are left alone."""
+    parser = argparse.ArgumentParser(add_help=False)
+    parser.add_argument("--set", action="append", default=[])
+    known, _ = parser.parse_known_args(job_args)
+    try:
+        name = load_config(overrides=parse_set_flags(known.set)).flink.job_name
+    except ConfigError as err:
+        raise SystemExit(f"error: {err}") from None
+    try:
+        for job_id in cancel_active(FlinkRest(rest_url()), name):
+            print(f"cancelled the running job {job_id} ({name}): the new submission replaces it")
+    except OSError:
+        pass  # no cluster answers: nothing to replace, and the submission says why it cannot run
+
+
 def submit(job_args: list[str], savepoint: str | None = None) -> None:
     """``flink run -d -py job/main.py``: the client validates config, token and model first."""
     render_config()
@@ -276,6 +312,8 @@ def main(argv: list[str] | None = None) -> int:
                                            "kill-taskmanager", "start-taskmanager"))
     parser.add_argument("--from-savepoint", default=None)
     parser.add_argument("--job", default=None, help="stop/metrics: job id or name (default: the configured job name)")
+    parser.add_argument("--replace", action="store_true",
+                        help="submit: cancel an active job of the same name first (make submit does)")
     parser.epilog = "submit: arguments for job/main.py follow a --"
     # Split at "--" by hand: an argparse.REMAINDER positional would also swallow the
     # options after the action (--from-savepoint, --job) and hand them to job/main.py.
@@ -287,6 +325,8 @@ def main(argv: list[str] | None = None) -> int:
     elif args.action == "down":
         down()
     elif args.action == "submit":
+        if args.replace:
+            replace_running(job_args)
         submit(job_args, args.from_savepoint)
     elif args.action == "stop":
         path = stop(args.job)
