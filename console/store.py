@@ -26,7 +26,7 @@ CREATED, WAITING, RUNNING, INTERRUPTED, FAILED, ANALYSING, DONE = (
 ACTIVE = (WAITING, RUNNING, ANALYSING)  # states only a live runner thread can be in
 STARTABLE = (CREATED, INTERRUPTED, FAILED)
 
-SESSION_COLUMNS = ("uuid", "arm", "started_at", "decided_at", "decision", "source", "missing_side",
+SESSION_COLUMNS = ("uuid", "arm", "started_at", "decided_at", "decision", "source", "model", "missing_side",
                    "buys_if_shown", "pre_revenue", "revenue", "offline_decision", "baseline_decision")
 
 SCHEMA = f"""
@@ -53,7 +53,7 @@ CREATE TABLE IF NOT EXISTS sessions (
     experiment_id INTEGER NOT NULL REFERENCES experiments(id),
     run_id INTEGER NOT NULL REFERENCES runs(id),
     uuid INTEGER NOT NULL, arm TEXT NOT NULL, started_at REAL NOT NULL, decided_at REAL NOT NULL,
-    decision INTEGER NOT NULL, source TEXT NOT NULL, missing_side TEXT NOT NULL,
+    decision INTEGER NOT NULL, source TEXT NOT NULL, model TEXT NOT NULL, missing_side TEXT NOT NULL,
     buys_if_shown INTEGER NOT NULL, pre_revenue REAL NOT NULL, revenue REAL NOT NULL,
     offline_decision INTEGER NOT NULL, baseline_decision INTEGER NOT NULL,
     PRIMARY KEY (experiment_id, uuid)

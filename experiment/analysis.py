@@ -387,6 +387,26 @@ def verdict_sentence(result: Analysis) -> str:
     return f"no significant gain of the new targeting over the original ({ci})."
 
 
+def revenue_by_model(sessions: pd.DataFrame, *, alpha: float = 0.05) -> list[dict]:
+    """Revenue per customer for each arm and the model version that decided (column
+    ``model``): when the job serves several versions by traffic share, or swaps one during
+    the experiment, the treatment arm's revenue splits by the version each decision names.
+    A treatment session nobody decided by the deadline is listed under "missing". The
+    intervals are per group (normal approximation); the verdict compares the arms only."""
+    if "model" not in sessions:
+        return []
+    z = stats.norm.ppf(1 - alpha / 2)
+    rows = []
+    models = sessions["model"].replace("", "missing")
+    for (arm, model), group in sessions.groupby([sessions["arm"], models], sort=True):
+        revenue = group["revenue"].to_numpy(float)
+        half = z * revenue.std(ddof=1) / math.sqrt(len(revenue)) if len(revenue) > 1 else math.nan
+        rows.append({"arm": arm, "model": model, "sessions": len(revenue), "shown": float(group["decision"].mean()),
+                     "revenue_mean": float(revenue.mean()), "ci_lower": float(revenue.mean() - half),
+                     "ci_upper": float(revenue.mean() + half)})
+    return rows
+
+
 def _cuped_at_horizon(horizon: pd.DataFrame, arms: list[pd.DataFrame], design: Plan) -> Cuped:
     if not _has_covariate(horizon):
         reason = (f"no '{COVARIATE}' column" if COVARIATE not in horizon else

@@ -34,8 +34,10 @@ from experiment.config import ExperimentConfig, load_experiment
 from experiment.response import ResponseModel, draw_outcomes, revenue, true_effect
 from experiment.tokens import TokenCheck
 from job.config import Config, ConfigError, load_config, parse_set_flags, read_token
+from job.control import model_id
 from job.decision import decide
 from job.local import traffic
+from job.messages import MODEL_NAME_HEADER, MODEL_VERSION_HEADER
 from job.model import ModelError, load_spec, open_scorer
 from job.schema import DEMOGRAPHIC_FIELDS, LABEL, PRODUCT_FIELDS, feature_row
 
@@ -76,15 +78,17 @@ def visible_rows(customers: list[dict], plan: Schedule, join_timeout: float) -> 
     return rows
 
 
-def offline_decisions(pmml: Path, rows: list[dict], safe_default: int = 0) -> np.ndarray:
-    """Show (1) or not (0) per row, scored here with the same loader and checks as the job."""
+def offline_decisions(pmml: Path, rows: list[dict], safe_default: int = 0) -> tuple[str, np.ndarray]:
+    """The model's id (name:version) and its show (1) or not (0) per row, scored here with
+    the same loader and checks as the job."""
     spec = load_spec(pmml, pmml.with_suffix(".json"))
     scorer = open_scorer(spec)
     try:
         probabilities = scorer.score_batch(rows)
     finally:
         scorer.close()
-    return np.array([decide(p, spec.threshold, safe_default) for p in probabilities], dtype=np.int8)
+    return model_id(spec.name, spec.version), np.array(
+        [decide(p, spec.threshold, safe_default) for p in probabilities], dtype=np.int8)
 
 
 class Platform:
@@ -105,6 +109,9 @@ class Platform:
         self.outcomes = draw_outcomes(cfg.response, np.array([c[LABEL] for c in self.customers]), cfg.platform.seed)
         self.decision = np.zeros(sessions, dtype=np.int8)
         self.source = np.full(sessions, "", dtype=object)
+        # Which model version decided: the job's headers for treatment, the baseline's id
+        # for control, "" for a treatment session nobody decided by the deadline.
+        self.model = np.full(sessions, "", dtype=object)
         self.decided_at = np.full(sessions, np.nan)
         self.tally = Tally()
         self.deadline = cfg.platform.decision_deadline_ms / 1000
@@ -114,11 +121,12 @@ class Platform:
         """Both models' offline decisions: the control decisions, and the ground truth the
         job's decisions and the estimate are checked against."""
         rows = visible_rows(self.customers, self.schedule, self.job_cfg.join.timeout_ms / 1000)
-        self.baseline = offline_decisions(self.cfg.platform.control_pmml, rows)
-        self.model_offline = offline_decisions(self.job_cfg.model.pmml, rows)
+        baseline_id, self.baseline = offline_decisions(self.cfg.platform.control_pmml, rows)
+        _, self.model_offline = offline_decisions(self.job_cfg.model.pmml, rows)
         control = self.arms == CONTROL
         self.decision[control] = self.baseline[control]
         self.source[control] = BASELINE
+        self.model[control] = baseline_id
         self.decided_at[control] = self.schedule.starts[control]  # the original system decides at once
 
     def connect(self) -> None:
@@ -238,6 +246,7 @@ class Platform:
             self.tally.after_deadline += 1
             return
         self._finish(uuid, value, JOB, at)
+        self.model[i] = decided_by(record)
         self.tally.job_decisions += 1
         self.tally.latencies_ms.append((at - self.schedule.starts[i]) * 1000)
         complete_at = self.schedule.complete_at(uuid)
@@ -289,6 +298,7 @@ class Platform:
         return pd.DataFrame({
             "uuid": self.uuids[part], "arm": self.arms[part], "started_at": self.schedule.starts[part],
             "decided_at": self.decided_at[part], "decision": self.decision[part], "source": self.source[part],
+            "model": self.model[part],
             "missing_side": [self.schedule.missing_side.get(int(u), "") for u in self.uuids[part]],
             "buys_if_shown": self.outcomes.buys_if_shown[part], "pre_revenue": self.outcomes.pre_revenue[part],
             "revenue": earned[part], "offline_decision": self.model_offline[part],
@@ -326,6 +336,15 @@ def settings_of(cfg: ExperimentConfig) -> dict:
 
 class PlatformError(RuntimeError):
     """The experiment cannot run; the message says what to do."""
+
+
+def decided_by(record) -> str:
+    """The model id (name:version) a prediction's Kafka headers name; "unnamed" for a job
+    that writes none (older than the model lifecycle)."""
+    names = traffic.headers(record)
+    if MODEL_NAME_HEADER not in names:
+        return "unnamed"
+    return model_id(names[MODEL_NAME_HEADER], names.get(MODEL_VERSION_HEADER, ""))
 
 
 def _contract(record) -> Optional[tuple[int, int, str]]:
@@ -382,6 +401,8 @@ def main(argv: Optional[list[str]] = None) -> int:
                "ground_truth": platform.ground_truth(), "sessions": sessions, "config": settings_of(cfg)}
     report.write(out, sessions_df, result, summary)
     print("\n".join(analysis.summary_lines(result)))
+    print("revenue by deciding model:")
+    print("\n".join(report.by_model_lines(analysis.revenue_by_model(sessions_df, alpha=plan.alpha), plan.alpha)))
     t = platform.tally
     print(f"job decisions {t.job_decisions:,}, missing by the deadline {t.missing:,} (counted as not shown), "
           f"late {t.after_deadline:,}, duplicates {t.duplicates:,}, wrong token {t.wrong_token:,}; "

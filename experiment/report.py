@@ -19,7 +19,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from experiment.analysis import Analysis, summary_lines  # noqa: E402
+from experiment.analysis import Analysis, revenue_by_model, summary_lines  # noqa: E402
 from experiment.assignment import CONTROL, TREATMENT  # noqa: E402
 
 EFFECT_PNG, ARMS_PNG, REPORT_HTML, SESSIONS_CSV, RESULT_JSON = (
@@ -84,6 +84,23 @@ def _table(rows: dict) -> str:
     return f"<table>{cells}</table>"
 
 
+def by_model_lines(rows: list[dict], alpha: float) -> list[str]:
+    """The by-model breakdown as console lines."""
+    return [f"  {r['arm']:<9} {r['model']:<32} {r['sessions']:>7,} sessions  shown {r['shown']:6.1%}  "
+            f"revenue {r['revenue_mean']:6.2f} $ [{r['ci_lower']:.2f}, {r['ci_upper']:.2f}] ({1 - alpha:.0%} CI)"
+            for r in rows]
+
+
+def _model_table(rows: list[dict], alpha: float) -> str:
+    head = "".join(f"<th>{h}</th>" for h in ("arm", "model", "sessions", "shown",
+                                              f"revenue per customer ({1 - alpha:.0%} CI)"))
+    body = "".join(
+        f"<tr><td>{html.escape(r['arm'])}</td><td>{html.escape(r['model'])}</td><td>{r['sessions']:,}</td>"
+        f"<td>{r['shown']:.1%}</td><td>{r['revenue_mean']:.2f} $ [{r['ci_lower']:.2f}, {r['ci_upper']:.2f}]</td></tr>"
+        for r in rows)
+    return f"<table><tr>{head}</tr>{body}</table>"
+
+
 def _fmt(value) -> str:
     if isinstance(value, float):
         return f"{value:,.4g}"
@@ -97,6 +114,7 @@ def write(out: Path, sessions: pd.DataFrame, result: Analysis, summary: dict) ->
     ``out``; returns the HTML's path."""
     out.mkdir(parents=True, exist_ok=True)
     sessions.to_csv(out / SESSIONS_CSV, index=False)
+    summary = {**summary, "by_model": revenue_by_model(sessions, alpha=result.design.alpha)}
     (out / RESULT_JSON).write_text(json.dumps(summary, indent=2))
     truth = summary.get("ground_truth", {})
     effect_plot(result, out / EFFECT_PNG, truth.get("true_effect"))
@@ -117,6 +135,8 @@ def write(out: Path, sessions: pd.DataFrame, result: Analysis, summary: dict) ->
 <img src="{EFFECT_PNG}" alt="cumulative effect with fixed-horizon and always-valid intervals" width="100%">
 <h2>Arms</h2>
 <img src="{ARMS_PNG}" alt="revenue and slot share by arm" width="100%">
+<h2>Revenue by deciding model</h2>
+{_model_table(summary["by_model"], result.design.alpha)}
 <h2>Decisions received from the job</h2>
 {_table(summary.get("platform", {}))}
 <h2>What only a simulation knows</h2>

@@ -13,6 +13,8 @@ from experiment.assignment import CONTROL, TREATMENT
 from experiment.config import load_experiment
 from experiment.platform import BASELINE, JOB, MISSING, Platform
 from job.config import load_config
+from job.control import model_id
+from job.model import read_metadata
 from job.local.broker import create_topics
 from tests.conftest import FIXTURES
 from tests.e2e.conftest import TOKEN
@@ -39,11 +41,13 @@ def test_platform_uses_only_timely_decisions_with_the_right_token(broker):
     treated = [int(u) for u in platform.uuids[platform.arms == TREATMENT]]
     wanted = {u: 1 - int(platform.model_offline[platform.index[u]]) for u in treated}  # differs from the model
     kind = {u: i % 4 for i, u in enumerate(treated)}  # 0 answered, 1 wrong token only, 2 twice, 3 never
+    # even uuids name a model version in the headers, as the job does; odd ones name none
+    named = {u: [("model_name", b"challenger"), ("model_version", b"7")] if u % 2 == 0 else None for u in treated}
     responder = Producer({"bootstrap.servers": broker})
     for u in treated:
         answers = {0: [TOKEN], 1: ["not-" + TOKEN], 2: [TOKEN, TOKEN], 3: []}[kind[u]]
         for token in answers:
-            responder.produce(topics["prediction"], key=str(u).encode(),
+            responder.produce(topics["prediction"], key=str(u).encode(), headers=named[u],
                               value=json.dumps({"uuid": u, "value": wanted[u], "token": token}).encode())
     responder.produce(topics["prediction"], value=b"not a prediction")
     responder.flush(10)
@@ -60,10 +64,13 @@ def test_platform_uses_only_timely_decisions_with_the_right_token(broker):
         row = frame.loc[u]
         if kind[u] in (0, 2):
             assert (row.source, row.decision) == (JOB, wanted[u])
+            assert row.model == ("challenger:7" if named[u] else "unnamed")
         else:
-            assert (row.source, row.decision) == (MISSING, 0)
+            assert (row.source, row.decision, row.model) == (MISSING, 0, "")
     control = frame[frame.arm == CONTROL]
     assert (control.source == BASELINE).all()
+    baseline = read_metadata(FIXTURES / "baseline.json")
+    assert (control.model == model_id(baseline["name"], baseline["version"])).all()
     assert np.array_equal(control.decision.to_numpy(), platform.baseline[platform.arms == CONTROL])
     assert abs(len(control) / len(frame) - 0.5) < 0.1
 
@@ -87,6 +94,11 @@ def test_a_small_experiment_through_the_running_job(new_job):
     # every decision the job made equals an offline scoring of the halves it was given
     assert truth["job_vs_offline_disagreements"] == 0 and truth["job_decisions_checked"] == tally.job_decisions
     assert 0 < treated.decision.sum() < len(treated)
+    served = read_metadata(FIXTURES / "model.json")  # the job's configured model, named in every decision's headers
+    assert (treated[treated.source == JOB].model == model_id(served["name"], served["version"])).all()
+    by_model = {(r["arm"], r["model"]): r["sessions"] for r in analysis.revenue_by_model(frame)}
+    assert sum(by_model.values()) == len(frame)
+    assert by_model[(TREATMENT, model_id(served["name"], served["version"]))] == tally.job_decisions
     assert np.percentile(tally.latencies_ms, 99) < platform.deadline * 1000
     result = analysis.analyse(frame, platform.plan)
     assert not result.srm.mismatch

@@ -11,7 +11,7 @@ from statsmodels.stats.weightstats import CompareMeans, DescrStatsW
 
 from experiment import calibration
 from experiment.analysis import (
-    Moments, always_valid, analyse, cuped, sequential_path, srm, summary_lines, welch,
+    Moments, always_valid, analyse, cuped, revenue_by_model, sequential_path, srm, summary_lines, welch,
 )
 from experiment.planner import sample_size
 
@@ -306,3 +306,23 @@ def test_srm_alarm_rates_match_the_exact_binomial(checks):
 def test_calibration_table_lists_every_check(checks):
     lines = calibration.table(checks)
     assert len(lines) == 1 + len(checks) and all(calibration.LABELS[name] in "\n".join(lines) for name in checks)
+
+
+def test_revenue_by_model_splits_the_arms_by_the_deciding_version():
+    rng = np.random.default_rng(3)
+    frame = pd.DataFrame({
+        "arm": ["control"] * 400 + ["treatment"] * 600,
+        "model": ["base:1"] * 400 + ["new:1"] * 300 + ["new:2"] * 250 + [""] * 50,
+        "decision": rng.integers(0, 2, 1000),
+        "revenue": np.r_[rng.normal(1, 3, 400), rng.normal(2, 3, 300), rng.normal(3, 3, 250), np.zeros(50)],
+    })
+    rows = {(r["arm"], r["model"]): r for r in revenue_by_model(frame, alpha=0.1)}
+    assert set(rows) == {("control", "base:1"), ("treatment", "new:1"), ("treatment", "new:2"),
+                         ("treatment", "missing")}
+    group = frame[frame.model == "new:2"]
+    r = rows[("treatment", "new:2")]
+    low, high = stats.norm.interval(0.9, group.revenue.mean(), group.revenue.std(ddof=1) / math.sqrt(250))
+    assert r["sessions"] == 250 and r["shown"] == pytest.approx(group.decision.mean())
+    assert (r["revenue_mean"], r["ci_lower"], r["ci_upper"]) == pytest.approx((group.revenue.mean(), low, high))
+    assert sum(r["sessions"] for r in rows.values()) == len(frame)
+    assert revenue_by_model(frame.drop(columns="model")) == []
