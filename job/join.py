@@ -1,23 +1,15 @@
-"""The keyed half of the decision operator (job/serving.py's ``JoinAndServe``): keyed
-ValueState with TTL and one timer per session around the pure job/sessions.py.
-
-Not a Flink function of its own: joining and scoring run in one Python operator, because
-as two operators every joined session was pickled and shipped once more between them.
-"""
+"""Flink operator around job/sessions.py: keyed ValueState with TTL and one timer per session."""
 from __future__ import annotations
 
-from typing import Iterator
-
 from pyflink.common import Time, Types
-from pyflink.datastream.functions import RuntimeContext
+from pyflink.datastream.functions import KeyedCoProcessFunction, RuntimeContext
 from pyflink.datastream.state import StateTtlConfig, ValueStateDescriptor
 
 from job import sessions
-from job.sessions import Half, JoinedSession
 
 
-class SessionJoin:
-    """Halves of either side in, keyed by uuid; each joined or timed-out session out once."""
+class SessionJoin(KeyedCoProcessFunction):
+    """Input 1: demographic records, input 2: historic records, both keyed by uuid."""
 
     def __init__(self, timeout_ms: int, state_ttl_ms: int):
         self.timeout_ms = timeout_ms
@@ -40,14 +32,20 @@ class SessionJoin:
         metrics = runtime_context.get_metrics_group()
         self.counters = {event: metrics.counter(f"sessions_{event}") for event in sessions.EVENTS}
 
-    def arrive(self, half: Half, ctx) -> Iterator[JoinedSession]:
+    def process_element1(self, value, ctx):
+        yield from self._arrive(value, ctx)
+
+    def process_element2(self, value, ctx):
+        yield from self._arrive(value, ctx)
+
+    def _arrive(self, half, ctx):
         step = sessions.on_arrival(self.session.value(), half)
         if step.start_timer:
             timers = ctx.timer_service()
             timers.register_processing_time_timer(timers.current_processing_time() + self.timeout_ms)
         yield from self._apply(step)
 
-    def deadline(self, ctx) -> Iterator[JoinedSession]:
+    def on_timer(self, timestamp, ctx):
         step = sessions.on_deadline(self.session.value(), ctx.get_current_key())
         if step is not None:
             yield from self._apply(step)

@@ -23,7 +23,7 @@ from job.config import Config, worker_pythonpath
 from job.join import SessionJoin
 from job.model import ModelSpec
 from job.records import Rejection, parse_demographic, parse_historic
-from job.serving import JoinAndServe, ModelServer, decision_row_type, registry_descriptor
+from job.serving import ServeModels, decision_row_type, registry_descriptor
 
 
 CONTROL_FETCH_WAIT_MS = 500  # a model push reaches the job within half a second
@@ -99,17 +99,21 @@ def build_decisions(
 ) -> Outputs:
     """Wire-text streams (the two halves and model control messages) → what the job writes."""
     demo, hist, rejected = parse_both(demographic, historic, cfg)
-    status, shadow = OutputTag("model-status", keyed_row_type()), OutputTag("shadow-scores", keyed_row_type())
-    server = ModelServer(spec, cfg.model.pmml, token, cfg.join.on_timeout, cfg.model.safe_default,
-                         cfg.models.routing_salt, status, shadow)
-    predictions = (
-        demo.union(hist)
-        .key_by(lambda r: r.uuid, key_type=Types.LONG())
-        .connect(control.broadcast(registry_descriptor()))
-        .process(JoinAndServe(SessionJoin(cfg.join.timeout_ms, cfg.join.state_ttl_ms), server),
-                 output_type=decision_row_type())
-        .name("join sessions, score and decide")
+    joined = (
+        demo.key_by(lambda r: r.uuid, key_type=Types.LONG())
+        .connect(hist.key_by(lambda r: r.uuid, key_type=Types.LONG()))
+        .process(SessionJoin(cfg.join.timeout_ms, cfg.join.state_ttl_ms), output_type=Types.PICKLED_BYTE_ARRAY())
+        .name("join sessions")
         .uid("join-sessions")
+    )
+    status, shadow = OutputTag("model-status", keyed_row_type()), OutputTag("shadow-scores", keyed_row_type())
+    serve = ServeModels(spec, cfg.model.pmml, token, cfg.join.on_timeout, cfg.model.safe_default,
+                        cfg.models.routing_salt, status, shadow)
+    predictions = (
+        joined.connect(control.broadcast(registry_descriptor()))
+        .process(serve, output_type=decision_row_type())
+        .name("score and decide")
+        .uid("score-and-decide")
     )
     return Outputs(predictions, rejected, predictions.get_side_output(status), predictions.get_side_output(shadow))
 

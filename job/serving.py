@@ -1,6 +1,5 @@
-"""Scoring with the models the control topic names, around job/registry.py and
-job/routing.py, and the job's decision operator: ``JoinAndServe``, the session join
-(job/join.py) and the model server in one keyed broadcast function.
+"""Scoring with the models the control topic names: a broadcast operator around
+job/registry.py and job/routing.py.
 
 Broadcast state holds only the registry (JSON: ids, locations, checksums, shares), so a
 checkpoint never holds a model. Each parallel instance keeps the models it needs in a
@@ -24,13 +23,12 @@ from typing import Optional
 
 from pyflink.common import Row, Types
 from pyflink.datastream import OutputTag
-from pyflink.datastream.functions import KeyedBroadcastProcessFunction, RuntimeContext
+from pyflink.datastream.functions import BroadcastProcessFunction, RuntimeContext
 from pyflink.datastream.state import MapStateDescriptor
 
 from job import control, messages, registry
 from job.control import ModelEntry
 from job.decision import decide
-from job.join import SessionJoin
 from job.model import ModelError, ModelSpec, Scorer, open_scorer, read_pmml
 from job.routing import route
 from job.schema import feature_row
@@ -86,9 +84,11 @@ class ModelCache:
         self.keep([])
 
 
-class ModelServer:
-    """Joined sessions → decision rows (``decision_row_type``); control messages (wire
-    text) → registry changes. Side outputs: status events and shadow scores, both (k, v) rows.
+class ServeModels(BroadcastProcessFunction):
+    """Input: joined sessions; broadcast input: control messages (wire text).
+
+    Main output: decision rows (``decision_row_type``); side outputs: status events and
+    shadow scores, both (k, v) rows.
     """
 
     def __init__(self, default: ModelSpec, default_location: Path, token: str, on_timeout: str, safe_default: int,
@@ -108,7 +108,7 @@ class ModelServer:
         self.accepted = metrics.counter("model_messages_accepted")
         self.rejected = metrics.counter("model_messages_rejected")
 
-    def decide(self, session: JoinedSession, ctx):
+    def process_element(self, session: JoinedSession, ctx):
         if self.registry is None:
             yield from self._restore(ctx.get_broadcast_state(registry_descriptor()))
         row = None
@@ -131,7 +131,7 @@ class ModelServer:
                 session.uuid, shadow.id, probability, decide(probability, shadow.threshold, self.safe_default),
                 serving.id))
 
-    def control(self, value: str, ctx):
+    def process_broadcast_element(self, value: str, ctx):
         state = ctx.get_broadcast_state(registry_descriptor())
         if self.registry is None:
             yield from self._restore(state)
@@ -193,33 +193,6 @@ class ModelServer:
     def close(self):
         if hasattr(self, "cache"):
             self.cache.close()
-
-
-class JoinAndServe(KeyedBroadcastProcessFunction):
-    """Input: demographic and historic records keyed by uuid; broadcast input: the control
-    topic. One Python operator for joining and scoring: as two, each joined session was
-    pickled and shipped once more between them (README, Performance)."""
-
-    def __init__(self, join: SessionJoin, server: ModelServer):
-        self.join, self.server = join, server
-
-    def open(self, runtime_context: RuntimeContext):
-        self.join.open(runtime_context)
-        self.server.open(runtime_context)
-
-    def process_element(self, half, ctx):
-        for session in self.join.arrive(half, ctx):
-            yield from self.server.decide(session, ctx)
-
-    def on_timer(self, timestamp, ctx):
-        for session in self.join.deadline(ctx):
-            yield from self.server.decide(session, ctx)
-
-    def process_broadcast_element(self, value: str, ctx):
-        yield from self.server.control(value, ctx)
-
-    def close(self):
-        self.server.close()
 
 
 class _Decider:
