@@ -399,10 +399,10 @@ def main(argv: Optional[list[str]] = None) -> int:
     result = analysis.analyse(sessions_df, plan, srm_threshold=cfg.design.srm_p_value)
     summary = {"analysis": result.as_dict(), "platform": platform.tally.as_dict(),
                "ground_truth": platform.ground_truth(), "sessions": sessions, "config": settings_of(cfg)}
-    report.write(out, sessions_df, result, summary)
+    written = report.write(out, sessions_df, result, summary)
     print("\n".join(analysis.summary_lines(result)))
     print("revenue by deciding model:")
-    print("\n".join(report.by_model_lines(analysis.revenue_by_model(sessions_df, alpha=plan.alpha), plan.alpha)))
+    print("\n".join(report.by_model_lines(written["by_model"], plan.alpha)))
     t = platform.tally
     print(f"job decisions {t.job_decisions:,}, missing by the deadline {t.missing:,} (counted as not shown), "
           f"late {t.after_deadline:,}, duplicates {t.duplicates:,}, wrong token {t.wrong_token:,}; "

@@ -109,9 +109,9 @@ def _fmt(value) -> str:
     return str(value)
 
 
-def write(out: Path, sessions: pd.DataFrame, result: Analysis, summary: dict) -> Path:
-    """sessions.csv, result.json (``summary``), effect.png, arms.png and report.html into
-    ``out``; returns the HTML's path."""
+def write(out: Path, sessions: pd.DataFrame, result: Analysis, summary: dict) -> dict:
+    """sessions.csv, result.json (``summary`` plus the revenue by deciding model),
+    effect.png, arms.png and report.html into ``out``; returns what result.json holds."""
     out.mkdir(parents=True, exist_ok=True)
     sessions.to_csv(out / SESSIONS_CSV, index=False)
     summary = {**summary, "by_model": revenue_by_model(sessions, alpha=result.design.alpha)}
@@ -147,4 +147,4 @@ def write(out: Path, sessions: pd.DataFrame, result: Analysis, summary: dict) ->
 </body></html>
 """
     (out / REPORT_HTML).write_text(page)
-    return out / REPORT_HTML
+    return summary
