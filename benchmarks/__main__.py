@@ -25,7 +25,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from benchmarks import endtoend, scoring  # noqa: E402
+from benchmarks import broker, endtoend, scoring  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 RESULTS, HISTORY, LATEST = HERE / "results", HERE / "history.jsonl", HERE / "latest.png"
@@ -43,7 +43,11 @@ def summary(report: dict) -> dict:
     line = {"time": report["time"], "commit": report["machine"]["commit"],
             "load_average_1m": round(report["machine"]["load_average"][0], 2),
             "scoring_speedup": {name: round(e["speedup"], 1) for name, e in engines.items()},
-            "scoring_max_abs_difference": max(e["max_abs_difference"] for e in engines.values())}
+            # the compiled engine's parity; pypmml's DataFrame call rounds inputs (scoring.py)
+            "scoring_max_abs_difference": max(e["max_abs_difference"] for name, e in engines.items()
+                                              if name.startswith("compiled"))}
+    line["broker_p50_ms_first_last_quarter"] = [round(report["broker"][part]["p50"], 1)
+                                                 for part in ("first_quarter", "last_quarter")]
     for run in report["endtoend"]["runs"]:
         p = run["parallelism"]
         figures = {"sessions_per_s": run["decision"]["capacity"], "ceiling_sessions_per_s": run["passthrough"]["capacity"],
@@ -55,10 +59,12 @@ def summary(report: dict) -> dict:
 
 
 def plot(report: dict, path: Path) -> None:
+    """Top: scoring, and latency against the offered rate per parallelism; bottom: the
+    50 % load second by second, to tell a few pauses from a drift."""
     engines = report["scoring"]["engines"]
     runs = report["endtoend"]["runs"]
-    fig, axes = plt.subplots(1, 1 + len(runs), figsize=(5 + 4.5 * len(runs), 4))
-    ax = axes[0]
+    fig, axes = plt.subplots(2, 1 + len(runs), figsize=(5 + 4.5 * len(runs), 7.5), squeeze=False)
+    ax = axes[0][0]
     ax.barh([e["engine"] for e in engines], [e["us_per_record"] for e in engines], color="tab:blue")
     ax.set_xscale("log")
     ax.set_xlabel("µs per record (log)")
@@ -66,8 +72,11 @@ def plot(report: dict, path: Path) -> None:
     for y, e in enumerate(engines):
         ax.annotate(f"{e['speedup']:.1f}x", (e["us_per_record"], y), xytext=(3, 0), textcoords="offset points",
                     va="center", fontsize=8)
-    for ax, run in zip(axes[1:], runs):
-        for kind, colour in ((endtoend.DECISION, "tab:blue"), (endtoend.PASSTHROUGH, "0.5")):
+    axes[1][0].axis("off")
+    kinds = ((endtoend.DECISION, "tab:blue"), (endtoend.PASSTHROUGH, "0.5"))
+    for column, run in enumerate(runs, 1):
+        ax = axes[0][column]
+        for kind, colour in kinds:
             loads = run[kind]["loads"]
             rates = [load["rate"] for load in loads]
             ax.plot(rates, [load["p50"] for load in loads], "o--", color=colour, label=f"{kind} p50")
@@ -77,6 +86,18 @@ def plot(report: dict, path: Path) -> None:
         ax.set_ylabel("latency ms (log)")
         ax.set_title(f"parallelism {run['parallelism']}: capacity {run['decision']['capacity']:,.0f}/s "
                      f"vs {run['passthrough']['capacity']:,.0f}/s")
+        ax.legend(fontsize=8)
+        ax.grid(alpha=0.3, which="both")
+        ax = axes[1][column]
+        for kind, colour in kinds:
+            load = run[kind]["loads"][1]
+            seconds, p50, worst = zip(*load["timeline"]) if load.get("timeline") else ((), (), ())
+            ax.plot(seconds, p50, "--", color=colour, label=f"{kind} p50")
+            ax.plot(seconds, worst, "-", color=colour, label=f"{kind} max")
+        ax.set_yscale("log")
+        ax.set_xlabel("second of the load")
+        ax.set_ylabel("latency ms (log)")
+        ax.set_title(f"parallelism {run['parallelism']}, 50 % load ({run['decision']['loads'][1]['rate']:,.0f}/s)")
         ax.legend(fontsize=8)
         ax.grid(alpha=0.3, which="both")
     fig.tight_layout()
@@ -97,9 +118,12 @@ def main(argv: list[str] | None = None) -> int:
     report["scoring"] = scoring.run()
     print(scoring.table(report["scoring"]), flush=True)
     if not args.scoring_only:
+        print("\nthe local broker alone (benchmarks/broker.py)", flush=True)
+        report["broker"] = broker.run(seconds=10.0 if args.quick else 30.0)
+        print(broker.line(report["broker"]), flush=True)
         print("\nend to end (benchmarks/endtoend.py)", flush=True)
         report["endtoend"] = endtoend.run((1,) if args.quick else (1, 2), 3000 if args.quick else 6000,
-                                          5.0 if args.quick else 15.0, settings=tuple(args.set))
+                                          10.0 if args.quick else 30.0, settings=tuple(args.set))
         print(endtoend.table(report["endtoend"]))
     report["machine"]["load_average_after"] = os.getloadavg()
     RESULTS.mkdir(exist_ok=True)

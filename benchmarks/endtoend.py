@@ -1,9 +1,11 @@
 """Sessions through a private broker and the job, against the pass-through ceiling.
 
-    python -m benchmarks.endtoend [--parallelism 1 2] [--capacity-sessions 12000] [--seconds 15]
+    python -m benchmarks.endtoend [--parallelism 1 2] [--backlog-sessions 6000] [--seconds 30]
 
 For each parallelism the decision job and the pass-through job (benchmarks/passthrough.py)
 run in turn as real processes (local MiniCluster, thread mode, the committed model):
+
+* CPU per session: a backlog drained as fast as the job goes;
 
 * sustained rate: paced loads of increasing rate (x1.3 per step from 300/s, 8 s each); a load is
   sustained when the latency does not trend upwards while it runs (slope of latency over
@@ -12,9 +14,10 @@ run in turn as real processes (local MiniCluster, thread mode, the committed mod
   is not used: it measures bursts of big fetches, which paced traffic never sees;
 * latency at 25 %, 50 % and 90 % of the decision job's capacity, sessions paced evenly,
   the two halves of a session published back to back: for the decision job from the
-  second half's publication to the decision, for the pass-through from each message's
-  publication to its echo. Both jobs are driven at the same rates, so every figure can
-  be read as a ratio to the ceiling.
+  second half's publication to the decision, for the pass-through from the historic
+  half's publication to its echo (one output per session for both). Both jobs are driven at the same rates, so every figure can
+  be read as a ratio to the ceiling. Each load runs on a fresh job with fresh topics,
+  after a 5 s warm-up at its rate, and lasts three checkpoint intervals (``latency``).
 """
 from __future__ import annotations
 
@@ -39,6 +42,7 @@ MODULES = {DECISION: "job.main", PASSTHROUGH: "benchmarks.passthrough"}
 LOADS = (0.25, 0.5, 0.9)
 MAX_LAG_SLOPE = 0.05
 RAMP_START, RAMP_STEP, RAMP_SECONDS = 300.0, 1.3, 8.0
+WARM_UP_SECONDS = 5.0
 TOKEN = "bench-token"
 
 
@@ -68,6 +72,16 @@ class Drive:
         values = np.array(self.latencies_ms) if self.latencies_ms else np.array([np.nan])
         return {f"p{q}": float(np.percentile(values, q)) for q in (50, 95, 99)}
 
+    def timeline(self) -> list[list[float]]:
+        """[second of the load, p50 ms, max ms] per second of publication time: shows
+        whether a tail is a few pauses (checkpoints, GC) or a drift."""
+        if not self.sent_at:
+            return []
+        seconds = (np.array(self.sent_at) - min(self.sent_at)).astype(int)
+        latencies = np.array(self.latencies_ms)
+        return [[int(s), round(float(np.percentile(latencies[seconds == s], 50)), 1),
+                 round(float(latencies[seconds == s].max()), 1)] for s in np.unique(seconds)]
+
 
 def paired_messages(people: list[dict], seed: int) -> list[Message]:
     """Both halves of each session, back to back, in random order within the pair."""
@@ -86,12 +100,11 @@ def drive(job: JobProcess, reader: TopicReader, kind: str, people: list[dict], r
     """Publish ``people``'s sessions at ``rate`` sessions/s (None: as fast as possible) and
     collect the outputs until all arrived or nothing came for ``idle`` seconds."""
     messages = paired_messages(people, seed)
-    per_session = 2 if kind == PASSTHROUGH else 1
-    result = Drive(expected=len(people) * per_session)
+    result = Drive(expected=len(people))
     producer = Producer({"bootstrap.servers": job.bootstrap, "linger.ms": 1})
     topics = {DEMOGRAPHIC: job.topics["demographic"], HISTORIC: job.topics["historic"]}
     published: dict[tuple[int, int], float] = {}  # (uuid, 0 demographic / 1 historic) -> wall time
-    seen: set[tuple[int, int]] = set()
+    seen: set[int] = set()
     start, sent, last_news = time.monotonic(), 0, time.monotonic()
     try:
         while len(seen) < result.expected and time.monotonic() - last_news < idle:
@@ -114,16 +127,16 @@ def drive(job: JobProcess, reader: TopicReader, kind: str, people: list[dict], r
 def _match(value: bytes, received: float, kind: str, published: dict, seen: set, result: Drive) -> None:
     body = json.loads(value)
     uuid = body["uuid"]
-    if kind == PASSTHROUGH:
-        key, sent_at = (uuid, body["value"]), published.get((uuid, body["value"]))
+    if kind == PASSTHROUGH:  # the echo of the historic half
+        sent_at = published.get((uuid, 1))
     else:
-        key, sent_at = (uuid, -1), max(published.get((uuid, 0), np.nan), published.get((uuid, 1), np.nan))
+        sent_at = max(published.get((uuid, 0), np.nan), published.get((uuid, 1), np.nan))
     if sent_at is None or np.isnan(sent_at):
         return  # a probe or another run's output
-    if key in seen:
+    if uuid in seen:
         result.duplicates += 1
         return
-    seen.add(key)
+    seen.add(uuid)
     result.sent_at.append(sent_at)
     result.latencies_ms.append((received - sent_at) * 1000)
 
@@ -160,39 +173,56 @@ class Running:
         self.job.stop()
 
 
-def measure(kind: str, parallelism: int, bootstrap: str, workdir: Path, capacity_sessions: int,
-            rates: Optional[list[float]], seconds: float, progress, settings: list[str]) -> dict:
-    """Capacity on one job, latency loads on a fresh one: after the ramp's overloaded step a
-    job (pass-through too) stayed slower for minutes, which would bias every later load."""
-    flags = [f"flink.parallelism={parallelism}", *settings]
+def _progress(line: str) -> None:
+    print(line, flush=True)
+
+
+def capacity(kind: str, parallelism: int, bootstrap: str, workdir: Path, backlog_sessions: int, progress,
+             flags: list[str]) -> dict:
+    """CPU per session from a backlog, then the sustained rate of a paced ramp, on one job."""
     uuid_base = int(time.time() * 1000) * 1000
-    first = Running(kind, bootstrap, workdir, flags)
+    job = Running(kind, bootstrap, workdir, flags)
     try:
-        progress(f"{kind} p{parallelism}: serving after {first.startup:.0f} s; backlog of {capacity_sessions:,} sessions")
-        cpu_before = first.job.cpu_seconds()
-        backlog = first.drive(customers(capacity_sessions, seed=1, uuid_base=uuid_base), None, seed=1)
-        cpu_ms = (first.job.cpu_seconds() - cpu_before) * 1000 / capacity_sessions
+        progress(f"{kind} p{parallelism}: serving after {job.startup:.0f} s; backlog of {backlog_sessions:,} sessions")
+        cpu_before = job.job.cpu_seconds()
+        backlog = job.drive(customers(backlog_sessions, seed=1, uuid_base=uuid_base), None, seed=1)
+        cpu_ms = (job.job.cpu_seconds() - cpu_before) * 1000 / backlog_sessions
         progress(f"{kind} p{parallelism}: {cpu_ms:.2f} CPU ms per session (missing {backlog.missing}); "
                  "ramp for the sustained rate")
-        capacity, ramp = sustained_rate(first, uuid_base + 500_000_000, progress)
-        alive = first.job.alive()
+        rate, ramp = sustained_rate(job, uuid_base + 500_000_000, progress)
+        alive = job.job.alive()
     finally:
-        first.stop()
-    second = Running(kind, bootstrap, workdir, flags)
+        job.stop()
+    return {"kind": kind, "parallelism": parallelism, "startup_s": job.startup, "capacity": rate,
+            "cpu_ms_per_session": cpu_ms, "ramp": ramp, "loads": [], "alive": alive}
+
+
+def latency(kind: str, parallelism: int, broker: PrivateBroker, workdir: Path, rate: float, seconds: float,
+            seed: int, progress, flags: list[str]) -> dict:
+    """One paced load on a fresh job and fresh topics, after a warm-up at the same rate.
+
+    Fresh, because tansu answers more slowly the longer a partition grows (a plain
+    produce/consume loop at 500 messages/s: p50 7 ms on a new topic, 15 ms after 15,000
+    messages), so a load that follows others on the same topics would be slowed by their
+    history, and more for the pass-through, which writes two records per session. Warmed
+    up, because the first seconds of a job (JIT, first fetches, the first checkpoint) are
+    not the steady state being compared."""
+    uuid_base = int(time.time() * 1000) * 1000
+    job = Running(kind, broker.bootstrap, workdir, flags)
     try:
-        loads = []
-        # a job that keeps up with no step of the ramp is loaded relative to the first step
-        for i, rate in enumerate(rates or [max(capacity, RAMP_START) * share for share in LOADS]):
-            people = customers(max(int(rate * seconds), 50), seed=2 + i, uuid_base=uuid_base + (i + 1) * 10_000_000)
-            run = second.drive(people, rate, seed=2 + i)
-            loads.append({"rate": rate, "missing": run.missing, "duplicates": run.duplicates, **run.percentiles()})
-            progress(f"{kind} p{parallelism}: {rate:,.0f} sessions/s -> latency ms "
-                     + " ".join(f"{k} {v:,.0f}" for k, v in run.percentiles().items()))
-        alive = alive and second.job.alive()
+        job.drive(customers(max(int(rate * WARM_UP_SECONDS), 50), seed=seed + 1000, uuid_base=uuid_base), rate,
+                  seed=seed + 1000)
+        people = customers(max(int(rate * seconds), 50), seed=seed, uuid_base=uuid_base + 10_000_000)
+        started, broker_cpu = time.monotonic(), broker.cpu_seconds()
+        run_ = job.drive(people, rate, seed=seed)
+        broker_cores = (broker.cpu_seconds() - broker_cpu) / (time.monotonic() - started)
+        alive = job.job.alive()
     finally:
-        second.stop()
-    return {"kind": kind, "parallelism": parallelism, "startup_s": first.startup, "capacity": capacity,
-            "cpu_ms_per_session": cpu_ms, "ramp": ramp, "loads": loads, "alive": alive}
+        job.stop()
+    progress(f"{kind} p{parallelism}: {rate:,.0f} sessions/s -> latency ms "
+             + " ".join(f"{k} {v:,.0f}" for k, v in run_.percentiles().items()) + f"; tansu {broker_cores:.2f} cores")
+    return {"rate": rate, "missing": run_.missing, "duplicates": run_.duplicates, "alive": alive,
+            "broker_cores": broker_cores, **run_.percentiles(), "timeline": run_.timeline()}
 
 
 def sustained_rate(running: Running, uuid_base: int, progress) -> tuple[float, list[dict]]:
@@ -211,26 +241,33 @@ def sustained_rate(running: Running, uuid_base: int, progress) -> tuple[float, l
     return best, steps
 
 
-def run(parallelisms=(1, 2), capacity_sessions: int = 12000, seconds: float = 15.0, progress=print,
+def run(parallelisms=(1, 2), backlog_sessions: int = 6000, seconds: float = 30.0, progress=_progress,
         settings: tuple[str, ...] = ()) -> dict:
-    """``settings``: ``section.key=value`` overrides given to both jobs."""
+    """``settings``: ``section.key=value`` overrides given to both jobs. The two jobs take
+    turns load by load, so a change in what else the machine does hits both alike."""
     with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
         workdir = Path(tmp)
         broker = PrivateBroker(workdir / "tansu.log")
         try:
             results = []
             for parallelism in parallelisms:
-                decision = measure(DECISION, parallelism, broker.bootstrap, workdir, capacity_sessions, None,
-                                   seconds, progress, list(settings))
-                rates = [load["rate"] for load in decision["loads"]]
-                ceiling = measure(PASSTHROUGH, parallelism, broker.bootstrap, workdir, capacity_sessions, rates,
-                                  seconds, progress, list(settings))
-                results.append({"parallelism": parallelism, "decision": decision, "passthrough": ceiling,
-                                "ratios": ratios(decision, ceiling)})
+                flags = [f"flink.parallelism={parallelism}", *settings]
+                jobs = {kind: capacity(kind, parallelism, broker.bootstrap, workdir, backlog_sessions, progress, flags)
+                        for kind in (DECISION, PASSTHROUGH)}
+                # a job that keeps up with no step of the ramp is loaded relative to the first step
+                base = max(jobs[DECISION]["capacity"], RAMP_START)
+                for number, share in enumerate(LOADS):
+                    for kind in (DECISION, PASSTHROUGH):
+                        jobs[kind]["loads"].append(latency(kind, parallelism, broker, workdir, base * share,
+                                                           seconds, 2 + number, progress, flags))
+                for job in jobs.values():
+                    job["alive"] = job["alive"] and all(load.pop("alive") for load in job["loads"])
+                results.append({"parallelism": parallelism, **jobs,
+                                "ratios": ratios(jobs[DECISION], jobs[PASSTHROUGH])})
         finally:
             broker.stop()
-    return {"runs": results, "capacity_sessions": capacity_sessions, "seconds_per_load": seconds,
-            "settings": list(settings)}
+    return {"runs": results, "backlog_sessions": backlog_sessions, "seconds_per_load": seconds,
+            "warm_up_seconds": WARM_UP_SECONDS, "settings": list(settings)}
 
 
 def ratios(decision: dict, ceiling: dict) -> dict:
@@ -264,12 +301,12 @@ def table(report: dict) -> str:
 def main(argv: Optional[list[str]] = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--parallelism", type=int, nargs="+", default=[1, 2])
-    parser.add_argument("--capacity-sessions", type=int, default=12000)
-    parser.add_argument("--seconds", type=float, default=15.0, help="length of each latency load")
+    parser.add_argument("--backlog-sessions", type=int, default=6000)
+    parser.add_argument("--seconds", type=float, default=30.0, help="length of each latency load")
     parser.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
                         help="a job setting for both jobs, e.g. flink.properties.execution.buffer-timeout.interval=5ms")
     args = parser.parse_args(argv)
-    print(table(run(args.parallelism, args.capacity_sessions, args.seconds, settings=tuple(args.set))))
+    print(table(run(args.parallelism, args.backlog_sessions, args.seconds, settings=tuple(args.set))))
 
 
 if __name__ == "__main__":

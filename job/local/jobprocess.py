@@ -41,6 +41,12 @@ class PrivateBroker:
         wait_for_port("127.0.0.1", port, 20, "tansu", log)
         self.bootstrap = f"127.0.0.1:{port}"
 
+    def cpu_seconds(self) -> float:
+        """CPU time tansu used so far: it grows with the data a partition holds
+        (benchmarks/broker.py), so benchmarks report it beside their latencies."""
+        fields = _stat_fields(Path(f"/proc/{self.proc.pid}/stat"))
+        return _cpu(fields) if fields else 0.0
+
     def stop(self) -> None:
         self.proc.terminate()
         self.proc.wait(10)
@@ -91,14 +97,10 @@ class JobProcess:
         with the MiniCluster and the Python threads inside it. Unlike wall-clock throughput
         it barely moves when other work shares the machine."""
         total = 0.0
-        ticks = os.sysconf("SC_CLK_TCK")
         for stat in Path("/proc").glob("[0-9]*/stat"):
-            try:
-                fields = stat.read_text().rsplit(")", 1)[1].split()
-            except OSError:  # the process ended while we looked
-                continue
-            if self.proc is not None and int(fields[2]) == self.proc.pid:  # process group = our session
-                total += (int(fields[11]) + int(fields[12])) / ticks
+            fields = _stat_fields(stat)
+            if fields and self.proc is not None and int(fields[2]) == self.proc.pid:  # process group = our session
+                total += _cpu(fields)
         return total
 
     def output(self) -> str:
@@ -111,3 +113,16 @@ class JobProcess:
                 self.proc.wait(20)
             except subprocess.TimeoutExpired:
                 os.killpg(self.proc.pid, signal.SIGKILL)
+
+
+def _stat_fields(stat: Path) -> Optional[list[str]]:
+    """/proc/<pid>/stat after the command name (which may hold spaces); None once the process ended."""
+    try:
+        return stat.read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+
+
+def _cpu(fields: list[str]) -> float:
+    """User + system seconds of a process from its stat fields."""
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
