@@ -5,19 +5,19 @@
 For each parallelism the decision job and the pass-through job (benchmarks/passthrough.py)
 run in turn as real processes (local MiniCluster, thread mode, the committed model):
 
-* CPU per session: a backlog drained as fast as the job goes;
-
 * sustained rate: paced loads of increasing rate (x1.3 per step from 300/s, 8 s each); a load is
   sustained when the latency does not trend upwards while it runs (slope of latency over
   publication time below 5 %: a job that falls behind by a share s of the offered rate
   shows a slope of s). The highest sustained rate is the job's capacity. A backlog drain
-  is not used: it measures bursts of big fetches, which paced traffic never sees;
+  is not used for it (it measures bursts of big fetches, which paced traffic never sees),
+  only for CPU per session, after the ramp;
 * latency at 25 %, 50 % and 90 % of the decision job's capacity, sessions paced evenly,
   the two halves of a session published back to back: for the decision job from the
   second half's publication to the decision, for the pass-through from the historic
-  half's publication to its echo (one output per session for both). Both jobs are driven at the same rates, so every figure can
-  be read as a ratio to the ceiling. Each load runs on a fresh job with fresh topics,
-  after a 5 s warm-up at its rate, and lasts three checkpoint intervals (``latency``).
+  half's publication to its echo (one output per session for both). Both jobs are
+  driven at the same rates, so every figure can be read as a ratio to the ceiling. Each
+  load runs on a fresh job with fresh topics, after a 5 s warm-up at its rate, and lasts
+  three checkpoint intervals (``latency``).
 """
 from __future__ import annotations
 
@@ -179,17 +179,19 @@ def _progress(line: str) -> None:
 
 def capacity(kind: str, parallelism: int, bootstrap: str, workdir: Path, backlog_sessions: int, progress,
              flags: list[str]) -> dict:
-    """CPU per session from a backlog, then the sustained rate of a paced ramp, on one job."""
+    """The sustained rate of a paced ramp, then CPU per session from a backlog, on one job:
+    the ramp first, while its topics are new (tansu slows down as they fill; CPU time per
+    session hardly depends on how fast the broker answers)."""
     uuid_base = int(time.time() * 1000) * 1000
     job = Running(kind, bootstrap, workdir, flags)
     try:
-        progress(f"{kind} p{parallelism}: serving after {job.startup:.0f} s; backlog of {backlog_sessions:,} sessions")
+        progress(f"{kind} p{parallelism}: serving after {job.startup:.0f} s; ramp for the sustained rate")
+        rate, ramp = sustained_rate(job, uuid_base + 500_000_000, progress)
+        progress(f"{kind} p{parallelism}: backlog of {backlog_sessions:,} sessions")
         cpu_before = job.job.cpu_seconds()
         backlog = job.drive(customers(backlog_sessions, seed=1, uuid_base=uuid_base), None, seed=1)
         cpu_ms = (job.job.cpu_seconds() - cpu_before) * 1000 / backlog_sessions
-        progress(f"{kind} p{parallelism}: {cpu_ms:.2f} CPU ms per session (missing {backlog.missing}); "
-                 "ramp for the sustained rate")
-        rate, ramp = sustained_rate(job, uuid_base + 500_000_000, progress)
+        progress(f"{kind} p{parallelism}: {cpu_ms:.2f} CPU ms per session (missing {backlog.missing})")
         alive = job.job.alive()
     finally:
         job.stop()

@@ -1,6 +1,6 @@
 """Feed synthetic sessions to the running job and show its decisions arriving.
 
-    python -m job.local.demo --sessions 3000 --malformed 0.02 --rate 1000
+    python -m job.local.demo --sessions 3000 --malformed 0.02 --rate 400
 """
 from __future__ import annotations
 
@@ -26,7 +26,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sessions", type=int, default=3000)
     parser.add_argument("--malformed", type=float, default=0.02, help="share of malformed messages")
-    parser.add_argument("--rate", type=float, default=1000, help="messages per second (0: unthrottled)")
+    # ~200 sessions/s: half of what the job sustains at parallelism 1 (make bench), so the
+    # latencies printed are the steady state, not a queue
+    parser.add_argument("--rate", type=float, default=400, help="messages per second (0: unthrottled)")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--timeout", type=float, default=60, help="seconds to wait with no new decision")
     args = parser.parse_args(argv)
