@@ -24,6 +24,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.ticker import NullFormatter  # noqa: E402
 
 from benchmarks import broker, endtoend, scoring  # noqa: E402
 
@@ -60,9 +61,11 @@ def summary(report: dict) -> dict:
 
 def plot(report: dict, path: Path) -> None:
     """Top: scoring, and latency against the offered rate per parallelism; bottom: the
-    50 % load second by second, to tell a few pauses from a drift."""
+    broker's CPU during each load, and the 50 % load second by second, to tell a few
+    pauses from a drift."""
     engines = report["scoring"]["engines"]
     runs = report["endtoend"]["runs"]
+    kinds = ((endtoend.DECISION, "tab:blue"), (endtoend.PASSTHROUGH, "0.5"))
     fig, axes = plt.subplots(2, 1 + len(runs), figsize=(5 + 4.5 * len(runs), 7.5), squeeze=False)
     ax = axes[0][0]
     ax.barh([e["engine"] for e in engines], [e["us_per_record"] for e in engines], color="tab:blue")
@@ -72,8 +75,20 @@ def plot(report: dict, path: Path) -> None:
     for y, e in enumerate(engines):
         ax.annotate(f"{e['speedup']:.1f}x", (e["us_per_record"], y), xytext=(3, 0), textcoords="offset points",
                     va="center", fontsize=8)
-    axes[1][0].axis("off")
-    kinds = ((endtoend.DECISION, "tab:blue"), (endtoend.PASSTHROUGH, "0.5"))
+    ax.xaxis.set_minor_formatter(NullFormatter())
+    ax = axes[1][0]
+    markers = {endtoend.DECISION: "o-", endtoend.PASSTHROUGH: "s--"}
+    for run in runs:
+        for kind, _ in kinds:
+            loads = [load for load in run[kind]["loads"] if "broker_cores" in load]
+            ax.plot([load["rate"] for load in loads], [load["broker_cores"] for load in loads], markers[kind],
+                    label=f"{kind} p{run['parallelism']}")
+    ax.set_xlabel("sessions/s offered")
+    ax.set_ylabel("cores")
+    ax.set_title("The local broker's CPU during each load")
+    ax.set_ylim(bottom=0)
+    ax.legend(fontsize=8)
+    ax.grid(alpha=0.3)
     for column, run in enumerate(runs, 1):
         ax = axes[0][column]
         for kind, colour in kinds:
