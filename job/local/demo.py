@@ -8,18 +8,36 @@ import argparse
 import json
 import statistics
 import sys
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 from job.config import load_config
 from job.local import traffic
 
 
-def _progress(label: str, total: int):
-    def show(done: int) -> None:
-        width = 30
-        filled = int(width * min(done, total) / max(total, 1))
-        print(f"\r{label} [{'#' * filled}{'.' * (width - filled)}] {done}/{total}", end="", flush=True)
-    return show
+class _Progress:
+    """One line for both counts: messages are sent from a thread while decisions are read,
+    so that each decision's arrival is timed when it arrives, not after the feed ends."""
+
+    WIDTH = 20
+
+    def __init__(self, **totals: int):
+        self.totals = totals
+        self.done = dict.fromkeys(totals, 0)
+        self.lock = threading.Lock()
+
+    def counter(self, name: str):
+        def update(done: int) -> None:
+            with self.lock:
+                self.done[name] = done
+                print("\r" + "  ".join(map(self._bar, self.totals)), end="", flush=True)
+        return update
+
+    def _bar(self, name: str) -> str:
+        done, total = self.done[name], self.totals[name]
+        filled = int(self.WIDTH * min(done, total) / max(total, 1))
+        return f"{name} [{'#' * filled}{'.' * (self.WIDTH - filled)}] {done}/{total}"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -36,7 +54,8 @@ def main(argv: list[str] | None = None) -> int:
     cfg = load_config()
     topics = {traffic.DEMOGRAPHIC: cfg.kafka.topics.demographic, traffic.HISTORIC: cfg.kafka.topics.historic}
     uuid_base = int(time.time() * 1000) * 1000  # fresh uuids each run: no clash with live join state
-    plan = traffic.plan_sessions(traffic.customers(args.sessions, args.seed, uuid_base), args.seed, args.malformed)
+    plan = traffic.plan_sessions(traffic.customers(args.sessions, args.seed, uuid_base), args.seed, args.malformed,
+                                 paired=True)
     # From the topics' current ends: earlier runs' outputs are not this run's
     reader = traffic.TopicReader(cfg.kafka.bootstrap_servers, cfg.kafka.topics.prediction, from_end=True)
     dead_reader = traffic.TopicReader(cfg.kafka.bootstrap_servers, cfg.kafka.topics.dead_letter, from_end=True)
@@ -47,12 +66,13 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     print(f"feeding {args.sessions} sessions ({len(plan.messages)} messages, {plan.malformed} malformed) "
           f"to {cfg.kafka.bootstrap_servers}")
-    sent_at = traffic.produce(cfg.kafka.bootstrap_servers, topics, plan.messages, args.rate or None,
-                              _progress("sent     ", len(plan.messages)))
-    _progress("sent     ", len(plan.messages))(len(plan.messages))
-    print()
-    found = traffic.collect_predictions(reader, plan.complete, args.timeout,
-                                        _progress("decisions", len(plan.complete)))
+    progress = _Progress(sent=len(plan.messages), decisions=len(plan.complete))
+    with ThreadPoolExecutor(1) as pool:
+        feeding = pool.submit(traffic.produce, cfg.kafka.bootstrap_servers, topics, plan.messages,
+                              args.rate or None, progress.counter("sent"))
+        found = traffic.collect_predictions(reader, plan.complete, args.timeout, progress.counter("decisions"))
+        sent_at = feeding.result()
+    progress.counter("sent")(len(plan.messages))
     print()
     dead = len(dead_reader.read_until(lambda pairs: len(pairs) >= plan.malformed, idle=10.0))
     reader.close()

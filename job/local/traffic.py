@@ -97,28 +97,38 @@ def malformed_messages(uuid: int) -> list[tuple[str, bytes]]:
 
 
 def plan_sessions(customer_rows: list[dict], seed: int, malformed_share: float = 0.0,
-                  incomplete_share: float = 0.0) -> Plan:
+                  incomplete_share: float = 0.0, paired: bool = False) -> Plan:
     """Both halves of every session in random order across the two topics, plus
-    ``malformed_share`` (of all messages) invalid payloads mixed in."""
+    ``malformed_share`` (of all messages) invalid payloads mixed in.
+
+    ``paired``: a session's two halves are sent one after the other (in random order),
+    as the enrichment pipelines publish them for a live session; otherwise they are
+    shuffled across the whole plan, so that many arrive far apart (tests of the join)
+    and, at a paced rate, beyond the join's timeout."""
     rng = random.Random(seed)
     plan = Plan(messages=[])
+    units: list[list[Message]] = []  # what stays together when the plan is shuffled
     for customer in customer_rows:
         uuid = int(customer["uuid"])
         halves = [Message(DEMOGRAPHIC, uuid, demographic_message(customer, rng)),
                   Message(HISTORIC, uuid, historic_message(customer, rng))]
         if rng.random() < incomplete_share:
-            plan.messages.append(rng.choice(halves))
+            units.append([rng.choice(halves)])
             plan.incomplete.add(uuid)
         else:
-            plan.messages.extend(halves)
+            if paired:
+                rng.shuffle(halves)
+            units += [halves] if paired else [[half] for half in halves]
             plan.complete.add(uuid)
-    n_bad = round(len(plan.messages) * malformed_share / (1 - malformed_share)) if malformed_share else 0
+    sent = sum(map(len, units))
+    n_bad = round(sent * malformed_share / (1 - malformed_share)) if malformed_share else 0
     kinds = malformed_messages(uuid=0)
     for i in range(n_bad):
         side, payload = kinds[i % len(kinds)]
-        plan.messages.append(Message(side, None, payload))
+        units.append([Message(side, None, payload)])
     plan.malformed = n_bad
-    rng.shuffle(plan.messages)
+    rng.shuffle(units)
+    plan.messages = [message for unit in units for message in unit]
     return plan
 
 
