@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import random
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -34,8 +33,7 @@ import numpy as np
 from confluent_kafka import Producer
 
 from job.local.jobprocess import JobProcess, PrivateBroker
-from job.local.traffic import (DEMOGRAPHIC, HISTORIC, Message, TopicReader, customers, demographic_message,
-                                historic_message, send, wait_for_answer)
+from job.local.traffic import DEMOGRAPHIC, HISTORIC, TopicReader, customers, plan_sessions, send, wait_for_answer
 
 DECISION, PASSTHROUGH = "decision", "passthrough"
 MODULES = {DECISION: "job.main", PASSTHROUGH: "benchmarks.passthrough"}
@@ -83,23 +81,11 @@ class Drive:
                  round(float(latencies[seconds == s].max()), 1)] for s in np.unique(seconds)]
 
 
-def paired_messages(people: list[dict], seed: int) -> list[Message]:
-    """Both halves of each session, back to back, in random order within the pair."""
-    rng = random.Random(seed)
-    out = []
-    for person in people:
-        pair = [Message(DEMOGRAPHIC, person["uuid"], demographic_message(person, rng)),
-                Message(HISTORIC, person["uuid"], historic_message(person, rng))]
-        rng.shuffle(pair)
-        out += pair
-    return out
-
-
 def drive(job: JobProcess, reader: TopicReader, kind: str, people: list[dict], rate: Optional[float], seed: int,
           idle: float = 20.0) -> Drive:
     """Publish ``people``'s sessions at ``rate`` sessions/s (None: as fast as possible) and
     collect the outputs until all arrived or nothing came for ``idle`` seconds."""
-    messages = paired_messages(people, seed)
+    messages = plan_sessions(people, seed, paired=True).messages
     result = Drive(expected=len(people))
     producer = Producer({"bootstrap.servers": job.bootstrap, "linger.ms": 1})
     topics = {DEMOGRAPHIC: job.topics["demographic"], HISTORIC: job.topics["historic"]}

@@ -118,7 +118,9 @@ def plan_sessions(customer_rows: list[dict], seed: int, malformed_share: float =
         else:
             if paired:
                 rng.shuffle(halves)
-            units += [halves] if paired else [[half] for half in halves]
+                units.append(halves)
+            else:
+                units += [[half] for half in halves]
             plan.complete.add(uuid)
     sent = sum(map(len, units))
     n_bad = round(sent * malformed_share / (1 - malformed_share)) if malformed_share else 0
