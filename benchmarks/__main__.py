@@ -80,7 +80,7 @@ def plot(report: dict, path: Path) -> None:
     markers = {endtoend.DECISION: "o-", endtoend.PASSTHROUGH: "s--"}
     for run in runs:
         for kind, _ in kinds:
-            loads = [load for load in run[kind]["loads"] if "broker_cores" in load]
+            loads = run[kind]["loads"]
             ax.plot([load["rate"] for load in loads], [load["broker_cores"] for load in loads], markers[kind],
                     label=f"{kind} p{run['parallelism']}")
     ax.set_xlabel("sessions/s offered")
