@@ -11,6 +11,15 @@ PY := $(VENV)/bin/python
 # Keyed on pyproject.toml's content: a changed pin rebuilds the venv, an unchanged one never does.
 STAMP := $(VENV)/.stamp-$(firstword $(shell sha256sum pyproject.toml))
 
+# JVM artifacts from Maven Central (jvm/*/pom.xml, pinned): the Apache Kafka broker and the
+# Flink Kafka connector, copied into .cache/jvm/<name>/lib; Maven's own cache is .cache/m2.
+# Keyed on each pom's content, so a second run downloads nothing.
+MAVEN_REPO := $(CURDIR)/.cache/m2
+JVM_CACHE := .cache/jvm
+jar_stamp = $(JVM_CACHE)/$(1)/.stamp-$(firstword $(shell sha256sum jvm/$(1)/pom.xml))
+KAFKA_JARS := $(call jar_stamp,kafka-broker)
+CONNECTOR_JARS := $(call jar_stamp,flink-connector)
+
 # The experiment token is a secret: from SILOCOMPRO_TOKEN / SILOCOMPRO_TOKEN_FILE, or for
 # local runs a random one generated once into .run/token (never committed, never printed).
 # `make submit TOKEN=...` (the line the experiment console prints) hands it to the job as
@@ -49,7 +58,7 @@ APT_INSTALL = if [ "$$(id -u)" = 0 ]; then SUDO=; elif command -v sudo >/dev/nul
 
 include training/training.mk
 
-.PHONY: demo test setup check-python broker-up broker-down cluster-up cluster-down submit job-up run \
+.PHONY: demo test setup jars check-python check-maven broker-up broker-down cluster-up cluster-down submit job-up run \
         feed status down clean token model plan experiment bench stop reliability model-push model-list model-retire \
         console browser-deps
 
@@ -60,15 +69,27 @@ demo: job-up
 	  "more sessions with 'make feed', everything stopped with 'make down'."
 
 ## test: the second command — unit, MiniCluster, end-to-end (real broker), console (real browser) and training tests
-test: setup training-venv browser-deps
+test: setup jars training-venv browser-deps
 	$(PY) -m pytest $(PYTEST_ARGS)
 	$(MAKE) --no-print-directory test-training
 
-setup: $(STAMP)
+setup: $(STAMP) $(CONNECTOR_JARS)
+
+## jars: the Kafka broker's and the Flink Kafka connector's jars from Maven Central (cached in .cache/)
+jars: $(KAFKA_JARS) $(CONNECTOR_JARS)
+
+check-maven:
+	@command -v mvn >/dev/null || { echo "error: Maven (mvn) not found; it resolves the Kafka broker and the Flink connector from Maven Central: apt-get install maven" >&2; exit 1; }
+
+$(KAFKA_JARS) $(CONNECTOR_JARS): $(JVM_CACHE)/%: | check-maven
+	@name=$$(echo $@ | cut -d/ -f3); rm -rf $(JVM_CACHE)/$$name; echo "resolving jvm/$$name/pom.xml from Maven Central"; \
+	mvn -q -B -Dstyle.color=never -Dmaven.repo.local=$(MAVEN_REPO) -f jvm/$$name/pom.xml \
+	  dependency:copy-dependencies -DincludeScope=runtime -DoutputDirectory=$(CURDIR)/$(JVM_CACHE)/$$name/lib
+	@touch $@
 
 check-python:
 	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found; install Python 3.11 or pass PYTHON=/path/to/python3.11" >&2; exit 1; }
-	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))' || { echo "error: $(PYTHON) is not Python 3.11 (PyFlink 2.0 + this lock need 3.11)" >&2; exit 1; }
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))' || { echo "error: $(PYTHON) is not Python 3.11 (PyFlink 2.2 + this lock need 3.11)" >&2; exit 1; }
 	@command -v java >/dev/null || [ -n "$$JAVA_HOME" ] || { echo "error: Java not found; install JDK 17 (apt-get install openjdk-17-jre-headless) or set JAVA_HOME" >&2; exit 1; }
 
 $(STAMP): pyproject.toml | check-python
@@ -88,7 +109,8 @@ model:
 	@if [ -f pmml/model.pmml ] && [ -f pmml/model.json ]; then echo "using pmml/model.pmml"; \
 	else $(MAKE) --no-print-directory train; fi
 
-broker-up: setup
+## broker-up: a single-node Apache Kafka broker (KRaft) at KAFKA_BOOTSTRAP, log in .run/kafka, the job's topics
+broker-up: setup $(KAFKA_JARS)
 	$(PY) -m job.local.broker up
 
 broker-down: setup
@@ -125,7 +147,7 @@ experiment: job-up
 	$(PY) -m experiment.platform $(if $(EXPERIMENT_SESSIONS),--sessions $(EXPERIMENT_SESSIONS)) $(EXPERIMENT_ARGS)
 
 ## bench: scoring engines + the job end to end vs a pass-through ceiling (benchmarks/; BENCH_ARGS=--quick)
-bench: setup
+bench: setup jars
 	$(PY) -m benchmarks $(BENCH_ARGS)
 
 ## console: the experiment console on http://127.0.0.1:8050 (CONSOLE_PORT=..., CONSOLE_HOST=...; conf/console.yaml)
@@ -167,7 +189,7 @@ stop: setup
 
 ## reliability: TaskManager kill, savepoint resume, sink outage, fuzz, join edge cases, model and secret checks,
 ## on a broker + cluster of its own (free ports); ends with the table of sessions sent, decided, lost, duplicated
-reliability: setup
+reliability: setup jars
 	$(PY) -m pytest tests/reliability $(PYTEST_ARGS)
 
 ## model-push: publish a model to the running job: MODEL=path.pmml [NAME= VERSION= THRESHOLD=] and SHARE=0..1 (default 1, a swap) or SHADOW=1

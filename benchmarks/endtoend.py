@@ -137,8 +137,8 @@ def wait_until_serving(job: JobProcess, reader: TopicReader, kind: str, timeout:
 
 
 class Running:
-    """A job process with one prediction reader for its whole life: a new reader "from the
-    end" would start early on tansu (it under-reports end offsets) and time its catch-up."""
+    """A job process with one prediction reader for its whole life, opened before any
+    traffic, so no load's decisions can be missed or re-read."""
 
     def __init__(self, kind: str, bootstrap: str, workdir: Path, flags: list[str]):
         self.kind = kind
@@ -166,8 +166,8 @@ def _progress(line: str) -> None:
 def capacity(kind: str, parallelism: int, bootstrap: str, workdir: Path, backlog_sessions: int, progress,
              flags: list[str]) -> dict:
     """The sustained rate of a paced ramp, then CPU per session from a backlog, on one job:
-    the ramp first, while its topics are new (tansu slows down as they fill; CPU time per
-    session hardly depends on how fast the broker answers)."""
+    the ramp first, while its topics are new (CPU time per session hardly depends on how
+    fast the broker answers)."""
     uuid_base = int(time.time() * 1000) * 1000
     job = Running(kind, bootstrap, workdir, flags)
     try:
@@ -189,11 +189,9 @@ def latency(kind: str, parallelism: int, broker: PrivateBroker, workdir: Path, r
             seed: int, progress, flags: list[str]) -> dict:
     """One paced load on a fresh job and fresh topics, after a warm-up at the same rate.
 
-    Fresh, because tansu answers more slowly the longer a partition grows (a plain
-    produce/consume loop at 500 messages/s: p50 7 ms on a new topic, 15 ms after 15,000
-    messages), so a load that follows others on the same topics would be slowed by their
-    history, and more for the pass-through, which writes two records per session. Warmed
-    up, because the first seconds of a job (JIT, first fetches, the first checkpoint) are
+    Fresh, so that no load inherits another's history on the broker (the method
+    dates from tansu, whose cost per fetch grew with a partition; benchmarks/broker.py
+    checks the broker for that). Warmed up, because the first seconds of a job (JIT, first fetches, the first checkpoint) are
     not the steady state being compared."""
     uuid_base = int(time.time() * 1000) * 1000
     job = Running(kind, broker.bootstrap, workdir, flags)
@@ -208,7 +206,7 @@ def latency(kind: str, parallelism: int, broker: PrivateBroker, workdir: Path, r
     finally:
         job.stop()
     progress(f"{kind} p{parallelism}: {rate:,.0f} sessions/s -> latency ms "
-             + " ".join(f"{k} {v:,.0f}" for k, v in run_.percentiles().items()) + f"; tansu {broker_cores:.2f} cores")
+             + " ".join(f"{k} {v:,.0f}" for k, v in run_.percentiles().items()) + f"; broker {broker_cores:.2f} cores")
     return {"rate": rate, "missing": run_.missing, "duplicates": run_.duplicates, "alive": alive,
             "broker_cores": broker_cores, **run_.percentiles(), "timeline": run_.timeline()}
 
@@ -235,7 +233,7 @@ def run(parallelisms=(1, 2), backlog_sessions: int = 6000, seconds: float = 30.0
     turns load by load, so a change in what else the machine does hits both alike."""
     with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
         workdir = Path(tmp)
-        broker = PrivateBroker(workdir / "tansu.log")
+        broker = PrivateBroker(workdir / "kafka")
         try:
             results = []
             for parallelism in parallelisms:

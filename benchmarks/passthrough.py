@@ -6,9 +6,7 @@ Both topics are read and every message parsed, as the decision job does; each hi
 message is echoed at once as a contract-shaped prediction keyed by its uuid (no join, no
 state, no model), so what it sustains and how fast it answers is what PyFlink, the
 connector and the broker cost on this machine. One echo per session, like the decision
-job's one decision: tansu slows down as a partition grows (benchmarks/broker.py), so a
-ceiling that wrote twice as many records would be slowed more by the broker than the job
-it is compared with.
+job's one decision, so both put the same load on the broker.
 """
 from __future__ import annotations
 

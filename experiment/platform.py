@@ -132,9 +132,10 @@ class Platform:
     def connect(self) -> None:
         """The reader starts at the prediction topic's current end: whatever the job writes
         from now on is seen, earlier runs' decisions are not read again."""
-        bootstrap = self.job_cfg.kafka.bootstrap_servers
-        self.reader = traffic.TopicReader(bootstrap, self.job_cfg.kafka.topics.prediction, from_end=True)
-        self.producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 2})
+        kafka = self.job_cfg.kafka
+        self.reader = traffic.TopicReader(kafka.bootstrap_servers, kafka.topics.prediction, from_end=True,
+                                          extra=kafka.security.librdkafka())
+        self.producer = Producer(kafka.client(**{"linger.ms": 2}))
         self.topics = {traffic.DEMOGRAPHIC: self.job_cfg.kafka.topics.demographic,
                        traffic.HISTORIC: self.job_cfg.kafka.topics.historic}
 
@@ -152,7 +153,8 @@ class Platform:
         wrong = False
         while (left := give_up - time.monotonic()) > 0 and not (stop and stop.is_set()):
             body = traffic.wait_for_answer(self.job_cfg.kafka.bootstrap_servers, self.topics, self.reader,
-                                           probe, left if not patient else min(left, 5.0))
+                                           probe, left if not patient else min(left, 5.0),
+                                           extra=self.job_cfg.kafka.security.librdkafka())
             probe -= 1
             if body is not None and self.token.matches(str(body.get("token"))):
                 return

@@ -42,20 +42,74 @@ class Topics:
     shadow_scores: str
 
 
+SECURITY_PROTOCOLS = ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")
+SASL_LOGIN_MODULES = {
+    "PLAIN": "org.apache.kafka.common.security.plain.PlainLoginModule",
+    "SCRAM-SHA-256": "org.apache.kafka.common.security.scram.ScramLoginModule",
+    "SCRAM-SHA-512": "org.apache.kafka.common.security.scram.ScramLoginModule",
+}
+
+
+@dataclass(frozen=True)
+class KafkaSecurity:
+    """How every client (the job's Java ones, the local tools' librdkafka ones) connects.
+
+    The password comes from the environment variable ``password_env`` at start, never from
+    a file in the repo; ``repr`` leaves it out, so a logged config cannot show it."""
+
+    protocol: str = "PLAINTEXT"
+    sasl_mechanism: str = "SCRAM-SHA-512"
+    username: Optional[str] = None
+    password: str = field(default="", repr=False)
+    ca_file: Optional[Path] = None
+    password_env: str = "SILOCOMPRO_KAFKA_PASSWORD"
+
+    @property
+    def sasl(self) -> bool:
+        return self.protocol.startswith("SASL")
+
+    def java(self) -> dict[str, str]:
+        """Properties for Kafka's Java clients (the Flink source and sink)."""
+        props = {"security.protocol": self.protocol}
+        if self.sasl:
+            props["sasl.mechanism"] = self.sasl_mechanism
+            props["sasl.jaas.config"] = (f"{SASL_LOGIN_MODULES[self.sasl_mechanism]} required "
+                                         f'username="{self.username}" password="{self.password}";')
+        if self.ca_file:
+            props.update({"ssl.truststore.type": "PEM", "ssl.truststore.location": str(self.ca_file)})
+        return props
+
+    def librdkafka(self) -> dict[str, str]:
+        """The same for confluent-kafka (the local tools, the experiment platform, the console)."""
+        props = {"security.protocol": self.protocol.lower()}
+        if self.sasl:
+            props.update({"sasl.mechanism": self.sasl_mechanism, "sasl.username": self.username,
+                          "sasl.password": self.password})
+        if self.ca_file:
+            props["ssl.ca.location"] = str(self.ca_file)
+        return props
+
+
 @dataclass(frozen=True)
 class KafkaConfig:
     bootstrap_servers: str
     group_id: str
     topics: Topics
-    security: Mapping[str, str] = field(default_factory=dict)
+    security: KafkaSecurity = field(default_factory=KafkaSecurity)
     source_properties: Mapping[str, str] = field(default_factory=dict)
     sink_properties: Mapping[str, str] = field(default_factory=dict)
+    delivery_guarantee: Literal["at-least-once", "exactly-once"] = "at-least-once"
+    transaction_timeout_ms: int = 600000
 
     def consumer_properties(self) -> dict[str, str]:
-        return {**self.source_properties, **self.security}
+        return {**self.source_properties, **self.security.java()}
 
     def producer_properties(self) -> dict[str, str]:
-        return {**self.sink_properties, **self.security}
+        return {**self.sink_properties, **self.security.java()}
+
+    def client(self, **extra: object) -> dict:
+        """librdkafka settings for a confluent-kafka Producer, Consumer or AdminClient."""
+        return {"bootstrap.servers": self.bootstrap_servers, **self.security.librdkafka(), **extra}
 
 
 @dataclass(frozen=True)
@@ -89,6 +143,7 @@ class FlinkConfig:
     checkpoint_interval_ms: int
     python_execution_mode: Literal["thread", "process"]
     properties: Mapping[str, str] = field(default_factory=dict)  # Flink options set on the job
+    connector_jars: tuple[Path, ...] = ()  # the Kafka connector, added to pipeline.jars
 
 
 @dataclass(frozen=True)
@@ -110,7 +165,7 @@ def load_config(
 ) -> Config:
     """Read the YAML, apply env then CLI overrides (``section.key=value``), validate."""
     environ = os.environ if environ is None else environ
-    return _build(read_overridden(Path(path), env_overrides(environ), overrides or {}))
+    return _build(read_overridden(Path(path), env_overrides(environ), overrides or {}), environ)
 
 
 def read_overridden(path: Path, *overrides: Mapping[str, object]) -> dict:
@@ -175,7 +230,7 @@ def _set_dotted(tree: dict, dotted: str, value: str) -> None:
     node[parts[-1]] = yaml.safe_load(value) if isinstance(value, str) else value
 
 
-_PROPERTY_MAPS = {"security", "source_properties", "sink_properties", "properties"}
+_PROPERTY_MAPS = {"source_properties", "sink_properties", "properties"}
 
 
 class Section:
@@ -238,7 +293,7 @@ class Section:
         return resolved if resolved.is_absolute() else REPO_ROOT / resolved
 
 
-def _build(raw: dict) -> Config:
+def _build(raw: dict, environ: Mapping[str, str]) -> Config:
     root = Section(raw, "")
     kafka, join, model, models, flink = (root.section(s) for s in ("kafka", "join", "model", "models", "flink"))
     topics = kafka.section("topics")
@@ -272,9 +327,11 @@ def _build(raw: dict) -> Config:
             bootstrap_servers=kafka.text("bootstrap_servers"),
             group_id=kafka.text("group_id"),
             topics=topic_names,
-            security=kafka.properties("security"),
+            security=_security(kafka.section("security"), environ),
             source_properties=kafka.properties("source_properties"),
             sink_properties=kafka.properties("sink_properties"),
+            delivery_guarantee=kafka.choice("delivery_guarantee", ("at-least-once", "exactly-once")),
+            transaction_timeout_ms=kafka.integer("transaction_timeout_ms", 1000),
         ),
         join=JoinConfig(timeout_ms, ttl_ms, join.choice("on_timeout", ("score", "default"))),
         model=ModelConfig(
@@ -294,8 +351,38 @@ def _build(raw: dict) -> Config:
             checkpoint_interval_ms=flink.integer("checkpoint_interval_ms", 100),
             python_execution_mode=flink.choice("python_execution_mode", ("thread", "process")),
             properties=flink.properties("properties"),
+            connector_jars=_jars(flink.path("connector_jars"), flink._key("connector_jars")),
         ),
     )
+
+
+def _security(section: "Section", environ: Mapping[str, str]) -> KafkaSecurity:
+    protocol = section.choice("protocol", SECURITY_PROTOCOLS)
+    ca = section._get("ca_file", optional=True)
+    ca_file = section.path("ca_file") if ca else None
+    if ca_file and not ca_file.is_file():
+        raise ConfigError(f"{section._key('ca_file')}: no such file: {ca_file}")
+    if protocol in ("PLAINTEXT", "SSL"):
+        return KafkaSecurity(protocol, ca_file=ca_file)
+    mechanism = section.choice("sasl_mechanism", tuple(SASL_LOGIN_MODULES))
+    username, password_env = section.text("username"), section.text("password_env")
+    password = environ.get(password_env, "")
+    if not password:
+        raise ConfigError(f"{section._key('protocol')} is {protocol}: set the password in the environment "
+                          f"variable {password_env} ({section._key('password_env')})")
+    if '"' in password or "\\" in password or '"' in username:
+        raise ConfigError(f"the Kafka username or the password in {password_env} has a quote or backslash, "
+                          "which a JAAS config cannot carry")
+    return KafkaSecurity(protocol, mechanism, username, password, ca_file, password_env)
+
+
+def _jars(path: Path, key: str) -> tuple[Path, ...]:
+    """A connector jar, or a folder of jars (``make jars`` fills the default one)."""
+    jars = tuple(sorted(path.glob("*.jar"))) if path.is_dir() else (path,) if path.is_file() else ()
+    if not jars:
+        raise ConfigError(f"{key}: no Kafka connector jar at {path}: run `make jars` (Maven resolves "
+                          "jvm/flink-connector/pom.xml), or point it at your flink-sql-connector-kafka jar")
+    return jars
 
 
 def read_token(cfg: Config, environ: Mapping[str, str] | None = None) -> str:

@@ -9,6 +9,7 @@ if __package__ in (None, ""):  # run as a script by `flink run -py job/main.py`
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from job.config import DEFAULT_CONFIG, ConfigError, load_config, parse_set_flags, read_token  # noqa: E402
+from job import preflight  # noqa: E402
 from job.model import ModelError, check_model, load_spec  # noqa: E402
 
 
@@ -37,6 +38,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     if args.check:
         return 0
+    topics = cfg.kafka.topics
+    problem = preflight.kafka_problem(cfg.kafka, (topics.demographic, topics.historic, topics.model_control))
+    if problem:
+        print(f"error: {problem}", file=sys.stderr)
+        return 2
     from job.pipeline import attach_kafka, build_decisions, make_environment  # PyFlink only when running
 
     env = make_environment(cfg)

@@ -21,7 +21,7 @@ import uuid as uuidlib
 from pathlib import Path
 from typing import Optional
 
-from job import control
+from job import control, preflight
 from job.config import Config, ConfigError, load_config, parse_set_flags
 from job.model import ModelError, check_model, load_spec
 
@@ -62,9 +62,14 @@ def publish(cfg: Config, message: control.ControlMessage, wait: float) -> int:
     from job.local.traffic import TopicReader
 
     topics = cfg.kafka.topics
-    status = TopicReader(cfg.kafka.bootstrap_servers, topics.model_status, from_end=True)
+    problem = preflight.kafka_problem(cfg.kafka, (topics.model_control, topics.model_status))
+    if problem:
+        print(f"error: {problem}", file=sys.stderr)
+        return REFUSED
+    status = TopicReader(cfg.kafka.bootstrap_servers, topics.model_status, from_end=True,
+                         extra=cfg.kafka.security.librdkafka())
     try:
-        producer = Producer({"bootstrap.servers": cfg.kafka.bootstrap_servers, **cfg.kafka.security})
+        producer = Producer(cfg.kafka.client())
         producer.produce(topics.model_control, key=message.name.encode(), value=control.encode(message))
         if producer.flush(10):
             print(f"error: could not publish to {topics.model_control} at {cfg.kafka.bootstrap_servers}",
@@ -110,7 +115,7 @@ def list_models(cfg: Config, idle: float) -> int:
 
     topics = cfg.kafka.topics
     for topic in (topics.model_control, topics.model_status):
-        reader = TopicReader(cfg.kafka.bootstrap_servers, topic)
+        reader = TopicReader(cfg.kafka.bootstrap_servers, topic, extra=cfg.kafka.security.librdkafka())
         try:
             records = sorted((m.timestamp()[1], m.value()) for _, m in reader.read_until(lambda _: False, idle, 0))
         finally:

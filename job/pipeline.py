@@ -18,7 +18,7 @@ from pyflink.datastream.connectors.kafka import KafkaOffsetResetStrategy, KafkaO
 from pyflink.datastream.functions import ProcessFunction, RuntimeContext
 from pyflink.table import StreamTableEnvironment
 
-from job import kafka_compat, messages
+from job import messages
 from job.config import Config, worker_pythonpath
 from job.join import SessionJoin
 from job.model import ModelSpec
@@ -130,6 +130,9 @@ def make_environment(cfg: Config) -> StreamExecutionEnvironment:
     for key, value in cfg.flink.properties.items():
         conf.set_string(key, value)
     env = StreamExecutionEnvironment.get_execution_environment(conf)
+    # The connector travels with the job (pipeline.jars): a MiniCluster, the local cluster
+    # and a remote one all get the jar that matches this Flink, and the client's planner too.
+    env.add_jars(*(jar.resolve().as_uri() for jar in cfg.flink.connector_jars))
     env.set_parallelism(cfg.flink.parallelism)
     env.enable_checkpointing(cfg.flink.checkpoint_interval_ms)
     return env
@@ -155,13 +158,26 @@ def kafka_source(cfg: Config, topic: str) -> KafkaSource:
     )
     for key, value in cfg.kafka.consumer_properties().items():
         builder.set_property(key, value)
-    if control:  # a quiet topic: no need to ask it 50 times a second (tansu waits the full fetch wait)
+    if control:  # a quiet topic: no need to ask it 50 times a second
         builder.set_property("fetch.max.wait.ms", str(CONTROL_FETCH_WAIT_MS))
     return builder.build()
 
 
 def _sql_string(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
+
+
+def delivery_options(cfg: Config, role: str) -> dict[str, str]:
+    """The prediction sink's guarantee as configured; the other outputs (dead letters, model
+    status, shadow scores) stay at-least-once: a repeat there is harmless, and they should
+    not wait for a checkpoint. Transactional ids are per job (its group id) and per sink."""
+    if role != "prediction" or cfg.kafka.delivery_guarantee == "at-least-once":
+        return {"sink.delivery-guarantee": "at-least-once"}
+    return {
+        "sink.delivery-guarantee": "exactly-once",
+        "sink.transactional-id-prefix": f"{cfg.kafka.group_id}-{role}",
+        "properties.transaction.timeout.ms": str(cfg.kafka.transaction_timeout_ms),
+    }
 
 
 def sink_table_ddl(name: str, cfg: Config, topic: str, headers: bool = False) -> str:
@@ -176,7 +192,7 @@ def sink_table_ddl(name: str, cfg: Config, topic: str, headers: bool = False) ->
         "key.fields": "k",
         "value.format": "raw",
         "value.fields-include": "EXCEPT_KEY",
-        "sink.delivery-guarantee": "at-least-once",
+        **delivery_options(cfg, name),
         **{f"properties.{k}": v for k, v in cfg.kafka.producer_properties().items()},
     }
     body = ",\n  ".join(f"{_sql_string(k)} = {_sql_string(v)}" for k, v in options.items())
@@ -191,7 +207,6 @@ def attach_kafka(env: StreamExecutionEnvironment, cfg: Config, build: Build) -> 
     """Kafka sources for the input topics and the model control topic, ``build`` between
     them and a sink per output; the benchmark's pass-through job reuses it (a source that
     ``build`` does not use never becomes part of the job)."""
-    kafka_compat.apply()
     topics = cfg.kafka.topics
 
     def source(topic: str) -> DataStream:

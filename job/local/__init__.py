@@ -1,2 +1,2 @@
-"""Local stand-ins for production infrastructure: a Kafka-protocol broker (tansu), a
+"""Local infrastructure: a single-node Apache Kafka broker from Maven Central's jars, a
 standalone Flink cluster from the PyFlink wheel, and tools to feed and watch sessions."""

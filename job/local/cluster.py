@@ -4,7 +4,7 @@
     python -m job.local.cluster kill-taskmanager|start-taskmanager   (fault injection)
 
 The wheel carries a full Flink distribution (bin/, lib/, opt/). This module renders the
-repo's flink-conf.yaml into the config.yaml that Flink 2.0 reads, builds a lib dir that
+repo's flink-conf.yaml into the config.yaml that Flink 2.x reads, builds a lib dir that
 adds flink-python (thread mode on a TaskManager needs it there), and runs the wheel's own
 jobmanager.sh / taskmanager.sh / flink scripts with those directories. Everything else
 (jobs, savepoints, metrics) goes through the REST API, as it would on a remote cluster.
@@ -58,7 +58,7 @@ def check_java() -> None:
                          "or set JAVA_HOME; Flink, pypmml and sklearn2pmml all need it")
     out = subprocess.run([java, "-version"], capture_output=True, text=True).stderr
     if '"17' not in out and '"21' not in out and '"11' not in out:
-        print(f"warning: Flink 2.0 supports Java 11/17/21; found: {out.splitlines()[0]}", file=sys.stderr)
+        print(f"warning: Flink 2.2 supports Java 11/17/21; found: {out.splitlines()[0]}", file=sys.stderr)
 
 
 # Flink's client logs every environment variable of the Python process it starts
@@ -72,7 +72,7 @@ logger.pythonenv.level = WARN
 
 def with_properties(text: str, properties: str) -> str:
     """Apply ``FLINK_PROPERTIES`` ("key: value" lines, as in Flink's Docker images) to the
-    rendered config: a key already there is replaced, not repeated, because Flink 2.0's
+    rendered config: a key already there is replaced, not repeated, because Flink 2.x's
     YAML parser rejects duplicate keys. Lets a test cluster shorten heartbeats or the
     metric fetch interval without a second copy of flink-conf.yaml."""
     overrides = dict(line.split(":", 1) for line in properties.splitlines() if ":" in line)
@@ -117,7 +117,7 @@ def _script(name: str, *args: str) -> None:
 
 class FlinkRest:
     """The few REST calls the local tools and the reliability tests need, against any
-    Flink 2.0 cluster (``base``: http://host:port)."""
+    Flink 2.x cluster (``base``: http://host:port)."""
 
     def __init__(self, base: str):
         self.base = base

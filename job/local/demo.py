@@ -57,10 +57,14 @@ def main(argv: list[str] | None = None) -> int:
     plan = traffic.plan_sessions(traffic.customers(args.sessions, args.seed, uuid_base), args.seed, args.malformed,
                                  paired=True)
     # From the topics' current ends: earlier runs' outputs are not this run's
-    reader = traffic.TopicReader(cfg.kafka.bootstrap_servers, cfg.kafka.topics.prediction, from_end=True)
-    dead_reader = traffic.TopicReader(cfg.kafka.bootstrap_servers, cfg.kafka.topics.dead_letter, from_end=True)
+    security = cfg.kafka.security.librdkafka()
+    reader = traffic.TopicReader(cfg.kafka.bootstrap_servers, cfg.kafka.topics.prediction, from_end=True,
+                                 extra=security)
+    dead_reader = traffic.TopicReader(cfg.kafka.bootstrap_servers, cfg.kafka.topics.dead_letter, from_end=True,
+                                      extra=security)
 
-    if traffic.wait_for_answer(cfg.kafka.bootstrap_servers, topics, reader, uuid_base - 1, timeout=180) is None:
+    if traffic.wait_for_answer(cfg.kafka.bootstrap_servers, topics, reader, uuid_base - 1, timeout=180,
+                               extra=security) is None:
         print(f"error: no decision on {cfg.kafka.topics.prediction} within 180 s: is the job running (make status)?",
               file=sys.stderr)
         return 1
@@ -69,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
     progress = _Progress(sent=len(plan.messages), decisions=len(plan.complete))
     with ThreadPoolExecutor(1) as pool:
         feeding = pool.submit(traffic.produce, cfg.kafka.bootstrap_servers, topics, plan.messages,
-                              args.rate or None, progress.counter("sent"))
+                              args.rate or None, progress.counter("sent"), security)
         found = traffic.collect_predictions(reader, plan.complete, args.timeout, progress.counter("decisions"))
         sent_at = feeding.result()
     progress.counter("sent")(len(plan.messages))

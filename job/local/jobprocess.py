@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import Optional
 
 from job.config import Topics
-from job.local.broker import create_job_topics, tansu_binary
-from job.local.processes import wait_for_port
+from job.local.broker import create_job_topics
+from job.local.kafka import KafkaNode, SaslSsl
 from job.local.traffic import TopicReader, produce
 
 REPO = Path(__file__).resolve().parents[2]
@@ -30,26 +30,23 @@ def free_port() -> int:
 
 
 class PrivateBroker:
-    """tansu on a free loopback port, for the lifetime of the object."""
+    """An Apache Kafka node on free loopback ports, in ``directory``, for the lifetime of
+    the object. ``sasl_ssl``: its one listener requires SASL_SSL instead of PLAINTEXT."""
 
-    def __init__(self, log: Path):
-        port = free_port()
-        url = f"tcp://127.0.0.1:{port}"
-        with log.open("wb") as out:
-            self.proc = subprocess.Popen([str(tansu_binary()), "broker", "--listener-url", url,
-                                          "--advertised-listener-url", url], stdout=out, stderr=subprocess.STDOUT)
-        wait_for_port("127.0.0.1", port, 20, "tansu", log)
-        self.bootstrap = f"127.0.0.1:{port}"
+    def __init__(self, directory: Path, sasl_ssl: Optional[SaslSsl] = None):
+        self.node = KafkaNode(directory, "127.0.0.1", free_port(), free_port(), sasl_ssl=sasl_ssl)
+        self.node.start()
+        self.proc = self.node.process
+        self.bootstrap = self.node.bootstrap
 
     def cpu_seconds(self) -> float:
-        """CPU time tansu used so far: it grows with the data a partition holds
-        (benchmarks/broker.py), so benchmarks report it beside their latencies."""
+        """CPU time the broker used so far: benchmarks report it beside their latencies,
+        since both jobs' records pass through it twice."""
         fields = _stat_fields(Path(f"/proc/{self.proc.pid}/stat"))
         return _cpu(fields) if fields else 0.0
 
     def stop(self) -> None:
-        self.proc.terminate()
-        self.proc.wait(10)
+        self.node.stop()
 
 
 class JobProcess:

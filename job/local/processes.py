@@ -37,15 +37,16 @@ def running_pid(pid_file: Path) -> int | None:
         return None
 
 
-def start(name: str, argv: list[str], env: dict | None = None) -> int:
-    """Start argv detached, logging to .run/NAME.log; returns the PID (reuses a live one)."""
+def start(name: str, argv: list[str], env: dict | None = None, log: Path | None = None) -> int:
+    """Start argv detached, logging to ``log`` (default .run/NAME.log); returns the PID
+    (reuses a live one)."""
     RUN_DIR.mkdir(parents=True, exist_ok=True)
     pid_file = RUN_DIR / f"{name}.pid"
     pid = running_pid(pid_file)
     if pid:
         return pid
-    with (RUN_DIR / f"{name}.log").open("ab") as log:
-        proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+    with (log or RUN_DIR / f"{name}.log").open("ab") as out:
+        proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                 env=env, start_new_session=True)
     pid_file.write_text(str(proc.pid))
     return proc.pid

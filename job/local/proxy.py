@@ -4,13 +4,9 @@
 
 The reliability tests run it in-process: ``cut()`` closes every connection and refuses
 new ones (connection refused, as from a broker that is down), ``restore()`` listens on
-the same port again. tansu tells clients to reconnect to its advertised listener, so a
+the same port again. A Kafka broker tells clients to reconnect to its advertised listener, so a
 proxy only stays in the path if the broker behind it advertises the proxy's address
 (``python -m job.local.broker up --advertise HOST:PORT``).
-
-It also keeps the first bytes each client sent: a TLS ClientHello starts with 0x16 0x03,
-a plaintext Kafka request with its 4-byte length, which is how the security test sees
-that the job's clients really use the configured protocol.
 """
 from __future__ import annotations
 
@@ -26,7 +22,6 @@ class TcpProxy:
         self.target = (target_host, target_port)
         self.host, self.port = host, port
         self.connections = 0
-        self.first_bytes: list[bytes] = []
         self._server: asyncio.Server | None = None
         self._open: set[asyncio.StreamWriter] = set()
         self._loop = asyncio.new_event_loop()
@@ -77,18 +72,15 @@ class TcpProxy:
             return
         self.connections += 1
         self._open.update((client_out, target_out))
-        await asyncio.gather(self._pipe(client_in, target_out, (client_out, target_out), record=True),
+        await asyncio.gather(self._pipe(client_in, target_out, (client_out, target_out)),
                              self._pipe(target_in, client_out, (client_out, target_out)))
         self._open.difference_update((client_out, target_out))
 
     async def _pipe(self, source: asyncio.StreamReader, sink: asyncio.StreamWriter,
-                    both: tuple[asyncio.StreamWriter, ...], record: bool = False) -> None:
+                    both: tuple[asyncio.StreamWriter, ...]) -> None:
         """Copy one direction; when either side ends, end both (Kafka never half-closes)."""
         try:
             while data := await source.read(65536):
-                if record:
-                    self.first_bytes.append(data[:8])
-                    record = False
                 sink.write(data)
                 await sink.drain()
         except OSError:

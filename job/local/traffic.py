@@ -174,17 +174,20 @@ def produce(bootstrap: str, topics: dict[str, str], messages: Iterable[Message],
 
 
 class TopicReader:
-    """Reads a topic with assign() (tansu's group joins are slow) and
-    without trusting end offsets (tansu under-reports them after batches)."""
+    """Reads a whole topic, or what comes after its current end, with assign(): a reader
+    that wants every partition from a known offset needs no group coordination. It
+    reads committed records only (librdkafka's default isolation.level, made explicit):
+    a transactional (exactly-once) sink's aborted writes are never seen. ``extra``:
+    more librdkafka settings, e.g. ``KafkaConfig.security.librdkafka()``."""
 
     def __init__(self, bootstrap: str, topic: str, extra: Optional[dict] = None, from_end: bool = False):
         """``from_end``: skip what the topic holds now. The end offsets are fetched before
-        returning, so nothing produced afterwards is missed (an under-reported end only
-        means re-reading a few old records)."""
+        returning, so nothing produced afterwards is missed."""
         from confluent_kafka import Consumer, TopicPartition
 
         self.consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "silocompro-reader",
-                                  "enable.auto.commit": False, "fetch.wait.max.ms": 10, **(extra or {})})
+                                  "enable.auto.commit": False, "fetch.wait.max.ms": 10,
+                                  "isolation.level": "read_committed", **(extra or {})})
         partitions = self.consumer.list_topics(topic, timeout=10).topics[topic].partitions
         starts = {p: self.consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1] if from_end else 0
                   for p in partitions}
@@ -216,7 +219,7 @@ class TopicReader:
 
 
 def wait_for_answer(bootstrap: str, topics: dict[str, str], reader: TopicReader, uuid: int,
-                    timeout: float, every: float = 3.0) -> Optional[dict]:
+                    timeout: float, every: float = 3.0, extra: Optional[dict] = None) -> Optional[dict]:
     """Publish a probe session (``uuid`` outside any run) every ``every`` seconds until the
     job writes something for it to ``reader``'s topic; its JSON body, or None on timeout.
 
@@ -225,7 +228,7 @@ def wait_for_answer(bootstrap: str, topics: dict[str, str], reader: TopicReader,
     from confluent_kafka import Producer
 
     probe = customers(1, seed=0, uuid_base=uuid)[0]
-    rng, producer, give_up = random.Random(0), Producer({"bootstrap.servers": bootstrap}), time.monotonic() + timeout
+    rng, producer, give_up = random.Random(0), Producer({"bootstrap.servers": bootstrap, **(extra or {})}), time.monotonic() + timeout
     while time.monotonic() < give_up:
         send(producer, topics[DEMOGRAPHIC], Message(DEMOGRAPHIC, uuid, demographic_message(probe, rng)))
         send(producer, topics[HISTORIC], Message(HISTORIC, uuid, historic_message(probe, rng)))

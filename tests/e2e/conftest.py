@@ -1,4 +1,4 @@
-"""A real tansu broker on a free port, and the job as a real process (local MiniCluster)."""
+"""A real Apache Kafka broker on free ports, and the job as a real process (local MiniCluster)."""
 from __future__ import annotations
 
 import uuid as uuidlib
@@ -13,7 +13,7 @@ TOKEN = "e2e-" + uuidlib.uuid4().hex
 
 @pytest.fixture(scope="session")
 def broker(tmp_path_factory):
-    running = PrivateBroker(tmp_path_factory.mktemp("broker") / "tansu.log")
+    running = PrivateBroker(tmp_path_factory.mktemp("kafka"))
     yield running.bootstrap
     running.stop()
 

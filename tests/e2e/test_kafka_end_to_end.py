@@ -40,21 +40,10 @@ def test_one_decision_per_complete_session_and_every_malformed_dead_lettered(new
     assert not duplicated, f"{len(duplicated)} sessions decided more than once"
     assert all(v[0][1]["token"] == TOKEN and v[0][1]["value"] in (0, 1) for v in found.values())
     assert 0 < sum(v[0][1]["value"] for v in found.values()) < len(found)
-    # Every dead letter must be one of the malformed payloads sent, as often as it was sent;
-    # a valid half dead-lettered would leave its session decided from the other half only.
-    # Exception, counted and capped: with tansu, a valid record now and then reaches the
-    # job cut short (README, "Local infrastructure"); it must be a strict prefix of a
-    # valid payload that was sent, and is correctly dead-lettered as malformed.
+    # Every dead letter is one of the malformed payloads sent, as often as it was sent: a
+    # valid half dead-lettered would leave its session decided from the other half only.
     sent = Counter(m.payload[:65536] for m in plan.messages if m.uuid is None)  # letters keep 64 KiB
-    valid = [m.payload for m in plan.messages if m.uuid is not None]
-    lettered = Counter(letter_payload(d) for d in letters if letter_payload(d) in sent)
-    truncated = [letter_payload(d) for d in letters if letter_payload(d) not in sent]
-    not_sent = [t[:200] for t in truncated if not any(v.startswith(t) and len(v) > len(t) for v in valid)]
-    assert not not_sent, not_sent[:3]
-    assert lettered == sent
-    assert len(truncated) <= len(plan.messages) // 1000, f"{len(truncated)} valid records truncated in transit"
-    if truncated:
-        print(f"note: {len(truncated)} valid record(s) arrived truncated from the local broker and were dead-lettered")
+    assert Counter(letter_payload(d) for d in letters) == sent
     assert all(letter["reason"] and letter["source_topic"] in job.topics.values() for letter in letters)
     assert job.alive(), "the job must survive malformed input"
     assert TOKEN not in job.output(), "the token must never be logged"

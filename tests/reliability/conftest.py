@@ -1,4 +1,4 @@
-"""The reliability suite's own tansu broker and standalone Flink cluster, on free ports
+"""The reliability suite's own Apache Kafka broker and standalone Flink cluster, on free ports
 under a private run directory (SILOCOMPRO_RUN_DIR): nothing here touches the default
 broker (9092) or cluster (8081) someone else may be using, and every process started
 here is stopped here. Jobs are submitted and stopped with the Makefile's own targets.
@@ -72,6 +72,7 @@ def stack(tmp_path_factory):
     run_dir = tmp_path_factory.mktemp("reliability")
     ports = {f"FLINK_{name}": str(free_port()) for name in PORT_DEFAULTS}
     env = {**os.environ, **ports, "SILOCOMPRO_RUN_DIR": str(run_dir), "KAFKA_BOOTSTRAP": f"127.0.0.1:{free_port()}",
+           "KAFKA_CONTROLLER_PORT": str(free_port()),
            "SILOCOMPRO_TOKEN": TOKEN, "FLINK_PROPERTIES": TEST_CLUSTER}
     env.pop("SILOCOMPRO_TOKEN_FILE", None)
     stack = Stack(env, run_dir, env["KAFKA_BOOTSTRAP"], FlinkRest(f"http://localhost:{ports['FLINK_REST_PORT']}"))
@@ -87,14 +88,19 @@ def stack(tmp_path_factory):
 class ClusterJob:
     """The job on the suite's cluster, on topics of its own, submitted with `make submit`."""
 
-    def __init__(self, stack: Stack, flags: list[str], sink_bootstrap: str | None = None, env: dict | None = None):
+    def __init__(self, stack: Stack, flags: list[str], sink_bootstrap: str | None = None, env: dict | None = None,
+                 bootstrap: str | None = None, client: dict | None = None):
+        """``bootstrap``: another broker than the suite's for the sources (and the sinks,
+        unless ``sink_bootstrap``); ``client``: librdkafka security settings for it."""
         suffix = uuidlib.uuid4().hex[:8]
         self.stack, self.env, self.name = stack, env or {}, f"reliability-{suffix}"
         self.topics = {name: f"rel_{name}_{suffix}" for name in TOPIC_ROLES}
-        self.sink_bootstrap = sink_bootstrap or stack.bootstrap
+        self.bootstrap, self.client = bootstrap or stack.bootstrap, client or {}
+        self.sink_bootstrap = sink_bootstrap or self.bootstrap
         sources = ("demographic", "historic", "model_control")
-        create_job_topics(stack.bootstrap, {r: t for r, t in self.topics.items() if r in sources})
-        create_job_topics(self.sink_bootstrap, {r: t for r, t in self.topics.items() if r not in sources})
+        create_job_topics(self.bootstrap, {r: t for r, t in self.topics.items() if r in sources}, client=self.client)
+        create_job_topics(self.sink_bootstrap, {r: t for r, t in self.topics.items() if r not in sources},
+                          client=self.client)
         self.args = [*(f"--set=kafka.topics.{k}={v}" for k, v in self.topics.items()),
                      f"--set=kafka.group_id={self.name}", f"--set=flink.job_name={self.name}",
                      f"--set=model.pmml={FIXTURES / 'model.pmml'}", "--set=flink.checkpoint_interval_ms=2000",
@@ -141,9 +147,9 @@ class ClusterJob:
                 self.stack.flink.cancel(job_id)
 
     def reader(self, name: str) -> TopicReader:
-        return TopicReader(self.stack.bootstrap if name in ("demographic", "historic", "model_control") else
+        return TopicReader(self.bootstrap if name in ("demographic", "historic", "model_control") else
                            self.sink_bootstrap,
-                           self.topics[name])
+                           self.topics[name], extra=self.client)
 
     def sides(self) -> dict[str, str]:
         return {"demographic": self.topics["demographic"], "historic": self.topics["historic"]}

@@ -1,8 +1,8 @@
 """The sink's broker goes away for a while: the job must hold back, not fail, and deliver
 every decision once it is back.
 
-The job reads from the suite's broker and writes to a second tansu that it reaches only
-through a job.local.proxy (kafka.sink_properties.bootstrap.servers; tansu advertises the
+The job reads from the suite's broker and writes to a second Kafka broker that it reaches only
+through a job.local.proxy (kafka.sink_properties.bootstrap.servers; that broker advertises the
 proxy's address). The test cuts the proxy for OUTAGE seconds in the middle of the traffic.
 A small producer buffer (buffer.memory) makes the sink block within a second or two of
 the cut; the test reads from the REST API that the operator in front of the sink then
@@ -41,10 +41,11 @@ class Run:
 
 @pytest.fixture(scope="module")
 def sink_broker(stack, tmp_path_factory):
-    """A tansu of its own behind a proxy; yields (proxy, bootstrap through the proxy)."""
+    """A Kafka broker of its own behind a proxy; yields (proxy, bootstrap through the proxy)."""
     port = free_port()
     proxy = TcpProxy("127.0.0.1", port).start()
-    env = {"SILOCOMPRO_RUN_DIR": str(tmp_path_factory.mktemp("sink-broker")), "KAFKA_BOOTSTRAP": f"127.0.0.1:{port}"}
+    env = {"SILOCOMPRO_RUN_DIR": str(tmp_path_factory.mktemp("sink-broker")), "KAFKA_BOOTSTRAP": f"127.0.0.1:{port}",
+           "KAFKA_CONTROLLER_PORT": str(free_port())}
     try:
         stack.module("job.local.broker", "up", "--advertise", f"127.0.0.1:{proxy.port}", env=env)
         yield proxy, f"127.0.0.1:{proxy.port}"

@@ -12,14 +12,43 @@ def test_default_config_loads():
 
 
 def test_env_and_cli_overrides():
-    env = {"KAFKA_BOOTSTRAP": "broker:19092", "SILOCOMPRO__JOIN__TIMEOUT_MS": "1500",
-           "SILOCOMPRO__KAFKA__SECURITY__SASL__MECHANISM": "SCRAM-SHA-512"}
+    env = {"KAFKA_BOOTSTRAP": "broker:19092", "SILOCOMPRO__JOIN__TIMEOUT_MS": "1500"}
     cfg = load_config(environ=env, overrides=parse_set_flags(["flink.parallelism=2", "model.threshold=0.2"]))
     assert cfg.kafka.bootstrap_servers == "broker:19092"
     assert cfg.join.timeout_ms == 1500 and cfg.flink.parallelism == 2 and cfg.model.threshold == 0.2
-    assert cfg.kafka.security == {"sasl.mechanism": "SCRAM-SHA-512"}
-    assert cfg.kafka.consumer_properties()["sasl.mechanism"] == "SCRAM-SHA-512"
-    assert cfg.kafka.producer_properties()["sasl.mechanism"] == "SCRAM-SHA-512"
+
+
+SASL = {"SILOCOMPRO__KAFKA__SECURITY__PROTOCOL": "SASL_SSL", "SILOCOMPRO__KAFKA__SECURITY__USERNAME": "targeting",
+        "SILOCOMPRO_KAFKA_PASSWORD": "pw-s3cr3t"}
+
+
+def test_one_security_section_serves_the_java_and_the_librdkafka_clients(tmp_path):
+    ca = tmp_path / "ca.pem"
+    ca.write_text("-----BEGIN CERTIFICATE-----\n")
+    cfg = load_config(environ={**SASL, "SILOCOMPRO__KAFKA__SECURITY__CA_FILE": str(ca)})
+    java = cfg.kafka.consumer_properties()
+    assert java["security.protocol"] == "SASL_SSL" and java["sasl.mechanism"] == "SCRAM-SHA-512"
+    assert java["sasl.jaas.config"] == ('org.apache.kafka.common.security.scram.ScramLoginModule required '
+                                        'username="targeting" password="pw-s3cr3t";')
+    assert java["ssl.truststore.type"] == "PEM" and java["ssl.truststore.location"] == str(ca)
+    assert cfg.kafka.producer_properties()["sasl.jaas.config"] == java["sasl.jaas.config"]
+    assert cfg.kafka.client() == {"bootstrap.servers": "127.0.0.1:9092", "security.protocol": "sasl_ssl",
+                                  "sasl.mechanism": "SCRAM-SHA-512", "sasl.username": "targeting",
+                                  "sasl.password": "pw-s3cr3t", "ssl.ca.location": str(ca)}
+    assert "s3cr3t" not in repr(cfg)
+
+
+@pytest.mark.parametrize("env, message", [
+    ({**SASL, "SILOCOMPRO_KAFKA_PASSWORD": ""}, "set the password in the environment variable SILOCOMPRO_KAFKA_PASSWORD"),
+    ({**SASL, "SILOCOMPRO__KAFKA__SECURITY__USERNAME": "null"}, "kafka.security.username: missing"),
+    ({**SASL, "SILOCOMPRO__KAFKA__SECURITY__PROTOCOL": "TLS"}, "kafka.security.protocol: expected one of"),
+    ({**SASL, "SILOCOMPRO__KAFKA__SECURITY__CA_FILE": "/nonexistent/ca.pem"}, "kafka.security.ca_file: no such file"),
+    ({**SASL, "SILOCOMPRO_KAFKA_PASSWORD": 'with"quote'}, "quote or backslash"),
+])
+def test_security_mistakes_name_the_setting_and_never_the_password(env, message):
+    with pytest.raises(ConfigError, match=message) as err:
+        load_config(environ=env)
+    assert "s3cr3t" not in str(err.value)
 
 
 def test_flink_properties_keep_their_dotted_keys():
@@ -38,6 +67,8 @@ def test_flink_properties_keep_their_dotted_keys():
     ("kafka.topics.model_control=topic_student_prediction", "the 7 topics must differ"),
     ("models.routing_salt=", "models.routing_salt: missing"),
     ("flink.python_execution_mode=turbo", "flink.python_execution_mode"),
+    ("kafka.delivery_guarantee=twice", "kafka.delivery_guarantee: expected one of at-least-once, exactly-once"),
+    ("flink.connector_jars=/nonexistent", "flink.connector_jars: no Kafka connector jar at /nonexistent: run `make jars`"),
 ])
 def test_invalid_settings_name_the_key(flag, message):
     with pytest.raises(ConfigError, match=message):
