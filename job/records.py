@@ -12,9 +12,9 @@ import ast
 import json
 import math
 from dataclasses import dataclass
-from typing import Any, Union
+from typing import Any, Mapping, Union
 
-from job.schema import AGE_MAX, AGE_MIN, merge_product_flags
+from job.schema import AGE_MAX, AGE_MIN, merge_product_flags, product_flags, product_mask
 
 UUID_MAX = 2**63 - 1
 # Valid messages nest two levels (message → products). Deeper input is rejected before
@@ -41,10 +41,14 @@ class Demographic:
 @dataclass(frozen=True)
 class Historic:
     uuid: int
-    products: tuple[tuple[str, int], ...]  # merged flags, sorted; hashable and cheap to pickle
+    products: int  # merged flags as bits (job.schema.PRODUCT_BITS): small to pickle between operators
+
+    @classmethod
+    def of(cls, uuid: int, flags: Mapping[str, int]) -> "Historic":
+        return cls(uuid, product_mask(flags))
 
     def features(self) -> dict[str, int]:
-        return dict(self.products)
+        return product_flags(self.products)
 
 
 @dataclass(frozen=True)
@@ -199,7 +203,7 @@ def _historic(fields: dict[str, Any]) -> Historic:
         if not isinstance(key, str):
             raise _Invalid("wrong_type", f"products key {key!r} is not a string")
         pairs.append((key, _flag(value, f"products.{key}")))
-    return Historic(uuid, tuple(sorted(merge_product_flags(pairs).items())))
+    return Historic.of(uuid, merge_product_flags(pairs))
 
 
 def _uuid(fields: dict[str, Any]) -> int:
