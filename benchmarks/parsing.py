@@ -1,6 +1,6 @@
 """The parser's fast path against the general parser on the same messages, in one run.
 
-    python -m benchmarks.parsing [--customers 2000] [--seed 0]
+    python -m benchmarks --parsing-only
 
 The messages are job.local.traffic's: specification-shaped histories (every key, repeats,
 shuffled) in each quote style, the idealised sparse profile, and demographics. Each
@@ -11,7 +11,6 @@ results are compared as well, so the speed-up is only reported next to its parit
 """
 from __future__ import annotations
 
-import argparse
 import os
 import random
 import statistics
@@ -82,14 +81,3 @@ def table(report: dict) -> str:
                      f"{r['fast_us']:>10.1f}{r['speedup']:>9.1f}x{r['differences']:>8}")
     return "\n".join(lines)
 
-
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--customers", type=int, default=2000)
-    parser.add_argument("--seed", type=int, default=0)
-    args = parser.parse_args(argv)
-    print(table(run(args.customers, args.seed)))
-
-
-if __name__ == "__main__":
-    main()
