@@ -49,6 +49,7 @@ _SET_BITS = frozenset(entry for entry, bit in _ENTRIES.items() if bit)
 
 _NUMBER = rb"(" + _UINT + rb"(?:\.[0-9]{1,17})?)"
 _DEMOGRAPHIC_PAIR = _WS + rb"(?:\"(uuid|age|man|woman)\"|'(uuid|age|man|woman)')" + _WS + b":" + _WS + _NUMBER + _WS
+_NAMES = {name.encode(): name for name in ("uuid", "age", "man", "woman")}
 _DEMOGRAPHIC = re.compile(_WS + rb"\{" + b",".join([_DEMOGRAPHIC_PAIR] * 4) + rb"\}" + _WS)
 
 
@@ -67,12 +68,12 @@ def historic(payload: bytes) -> Optional[tuple[int, int]]:
     if tail is None:
         return None
     # A brace, quote or space out of place leaves an entry that is none of the spellings.
-    entries = set(payload[head.end():close].split(b","))
-    if not entries <= _KNOWN_ENTRIES:
+    entries = payload[head.end():close].split(b",")
+    if not _KNOWN_ENTRIES.issuperset(entries):
         return None
     (uuid,) = head.groups() + tail.groups()
-    # One key can be set by several spellings ('cat7': 1 and "cat7":1): OR, not add.
-    return int(uuid), sum(set(map(_ENTRIES.__getitem__, entries & _SET_BITS)))
+    # A key set more than once, or by several spellings ('cat7': 1 and "cat7":1): OR, not add.
+    return int(uuid), sum(set(map(_ENTRIES.__getitem__, _SET_BITS.intersection(entries))))
 
 
 def demographic(payload: bytes) -> Optional[dict[str, Union[int, float]]]:
@@ -84,7 +85,7 @@ def demographic(payload: bytes) -> Optional[dict[str, Union[int, float]]]:
     if match is None:
         return None
     groups = match.groups()
-    fields = {(groups[i] or groups[i + 1]).decode(): _number(groups[i + 2]) for i in range(0, 12, 3)}
+    fields = {_NAMES[groups[i] or groups[i + 1]]: _number(groups[i + 2]) for i in (0, 3, 6, 9)}
     return fields if len(fields) == 4 else None  # four names, none repeated
 
 
