@@ -32,6 +32,7 @@ _PRODUCT_SET = frozenset(PRODUCT_FIELDS)
 # travels between Flink operators and sits in join state pickled, and an int is ~20 bytes
 # where a map of 109 named flags is ~1.3 KB.
 PRODUCT_BITS: dict[str, int] = {name: 1 << i for i, name in enumerate(PRODUCT_FIELDS)}
+_DIGIT = {"0": 0, "1": 1}
 
 
 def merge_product_flags(pairs: Iterable[tuple[str, int]]) -> dict[str, int]:
@@ -52,8 +53,10 @@ def product_mask(flags: Mapping[str, int]) -> int:
 
 
 def product_flags(mask: int) -> dict[str, int]:
-    """Bits → every product feature's flag, absent categories 0."""
-    return {name: int(mask & bit != 0) for name, bit in PRODUCT_BITS.items()}
+    """Bits → every product feature's flag, absent categories 0. Read from the mask's
+    binary digits, lowest bit last: once per scored session, so C loops, not Python ones."""
+    digits = f"{mask:0{len(PRODUCT_FIELDS)}b}"
+    return dict(zip(PRODUCT_FIELDS, map(_DIGIT.__getitem__, reversed(digits)), strict=True))
 
 
 def feature_row(
