@@ -79,8 +79,10 @@ class _Invalid(Exception):
 
 def parse_demographic(payload: bytes, max_bytes: int) -> Parsed:
     """The common shape read at C speed (job/shapes.py), validated as any other payload;
-    anything else as general_demographic."""
+    anything else by general_demographic."""
     fields = shapes.demographic(payload) if len(payload) <= max_bytes else None
+    if fields is None:
+        return general_demographic(payload, max_bytes)
     return _parse(payload, max_bytes, _demographic, fields)
 
 
@@ -94,7 +96,7 @@ def parse_historic(payload: bytes, max_bytes: int) -> Parsed:
 
 
 def general_demographic(payload: bytes, max_bytes: int) -> Parsed:
-    """Any payload, in Python: the reference the fast path is tested against."""
+    """Any payload, in Python: parse_demographic's fallback and the reference it is tested against."""
     return _parse(payload, max_bytes, _demographic)
 
 
