@@ -1,9 +1,9 @@
-"""`make bench`: scoring engines, then the job end to end against its pass-through ceiling.
+"""`make bench`: scoring engines, the parser, then the job end to end against its pass-through ceiling.
 
-    python -m benchmarks [--quick | --scoring-only] [--set section.key=value ...]
+    python -m benchmarks [--quick | --scoring-only | --parsing-only] [--set section.key=value ...]
 
 Everything is measured in one run on this machine and reported as ratios (to pypmml per
-record, to the pass-through job), because absolute numbers move with whatever else the
+record, to the general parser, to the pass-through job), because absolute numbers move with whatever else the
 machine does (the load average is recorded with each run). Results go to
 benchmarks/results/<time>.json and .png (not committed); a full run also appends one
 summary line to benchmarks/history.jsonl and replaces benchmarks/latest.png (both
@@ -26,7 +26,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.ticker import NullFormatter  # noqa: E402
 
-from benchmarks import broker, endtoend, scoring  # noqa: E402
+from benchmarks import broker, endtoend, parsing, scoring  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 RESULTS, HISTORY, LATEST = HERE / "results", HERE / "history.jsonl", HERE / "latest.png"
@@ -46,7 +46,9 @@ def summary(report: dict) -> dict:
             "scoring_speedup": {name: round(e["speedup"], 1) for name, e in engines.items()},
             # the compiled engine's parity; pypmml's DataFrame call rounds inputs (scoring.py)
             "scoring_max_abs_difference": max(e["max_abs_difference"] for name, e in engines.items()
-                                              if name.startswith("compiled"))}
+                                              if name.startswith("compiled")),
+            "parse_speedup": {r["messages"]: round(r["speedup"], 1) for r in report["parsing"]["sets"]},
+            "parse_differences": sum(r["differences"] for r in report["parsing"]["sets"])}
     line["broker_p50_ms_first_last_quarter"] = [round(report["broker"][part]["p50"], 1)
                                                  for part in ("first_quarter", "last_quarter")]
     for run in report["endtoend"]["runs"]:
@@ -124,15 +126,22 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="parallelism 1 only, smaller loads (a smoke run)")
     parser.add_argument("--scoring-only", action="store_true", help="the scoring engines only (~30 s, a smoke run)")
+    parser.add_argument("--parsing-only", action="store_true", help="the parser only (~20 s, a smoke run)")
     parser.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
                         help="a job setting for both jobs of the end-to-end part")
     args = parser.parse_args(argv)
     stamp = time.strftime("%Y%m%dT%H%M%S")
     report = {"time": stamp, "machine": machine()}
-    print("scoring engines (benchmarks/scoring.py)", flush=True)
-    report["scoring"] = scoring.run()
-    print(scoring.table(report["scoring"]), flush=True)
+    offline_only = args.scoring_only or args.parsing_only
+    if not args.parsing_only:
+        print("scoring engines (benchmarks/scoring.py)", flush=True)
+        report["scoring"] = scoring.run()
+        print(scoring.table(report["scoring"]), flush=True)
     if not args.scoring_only:
+        print("\nparsing (benchmarks/parsing.py)", flush=True)
+        report["parsing"] = parsing.run()
+        print(parsing.table(report["parsing"]), flush=True)
+    if not offline_only:
         print("\nthe local broker alone (benchmarks/broker.py)", flush=True)
         report["broker"] = broker.run(seconds=10.0 if args.quick else 30.0)
         print(broker.line(report["broker"]), flush=True)
@@ -143,7 +152,7 @@ def main(argv: list[str] | None = None) -> int:
     report["machine"]["load_average_after"] = os.getloadavg()
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / f"{stamp}.json").write_text(json.dumps(report, indent=2))
-    if args.scoring_only:
+    if offline_only:
         print(f"\nresults: {RESULTS / stamp}.json")
         return 0
     plot(report, RESULTS / f"{stamp}.png")

@@ -24,7 +24,7 @@ from job.local.broker import create_topics
 from job.local.jobprocess import PrivateBroker
 from job.local.traffic import HISTORIC, Message, TopicReader, send
 
-PAYLOAD_BYTES = 300  # about a historic message
+PAYLOAD_BYTES = 1300  # about a specification-shaped historic message (job.local.traffic)
 
 
 def run(rate: float = 660.0, seconds: float = 30.0) -> dict:

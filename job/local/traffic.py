@@ -2,10 +2,12 @@
 reader that collects the job's predictions. Used by the demo, the end-to-end tests and
 the benchmarks, so they all exercise the same message shapes.
 
-Messages deliberately look like the specification's examples: a mix of strict JSON and
-Python-literal style, keys in random order, ``products`` maps that omit most zero flags
-and repeat some keys (consistently with the any-purchase-wins rule, so the expected
-features stay known).
+Messages deliberately look like the specification's sample (profile ``specification``,
+the default): half strict JSON and half Python-literal style, keys in random order, and
+``products`` maps with every product key (zeros included, a few left out) and repeated
+keys with equal and with different values, consistently with the any-purchase-wins rule,
+so the expected features stay known. Profile ``sparse`` (only the positive flags and three
+zeros) is idealised, not what users send: it stays for comparison in the benchmarks.
 """
 from __future__ import annotations
 
@@ -18,6 +20,8 @@ from typing import Callable, Iterable, Optional
 from job.schema import PRODUCT_FIELDS
 
 DEMOGRAPHIC, HISTORIC = "demographic", "historic"
+SPECIFICATION, SPARSE = "specification", "sparse"  # historic message profiles (module docstring)
+PROFILES = (SPECIFICATION, SPARSE)
 
 
 @dataclass(frozen=True)
@@ -57,23 +61,41 @@ def demographic_message(customer: dict, rng: random.Random) -> bytes:
     return _encode(dict(fields), rng)
 
 
-def historic_message(customer: dict, rng: random.Random) -> bytes:
-    """Positive flags always; a few explicit zeros; a repeated key now and then.
+def historic_message(customer: dict, rng: random.Random, profile: str = SPECIFICATION) -> bytes:
+    """The customer's product flags as one of the PROFILES writes them, shuffled, in one
+    quote style (half strict JSON, half Python literal).
 
     Repeats are written as text, since a Python dict cannot hold them: a 1 repeated as 0
-    (or 1) still means 1 under the any-purchase-wins rule.
+    (or 1) still means 1 under the any-purchase-wins rule, a 0 is repeated as 0.
     """
-    ones = [k for k in PRODUCT_FIELDS if customer[k]]
-    zeros = rng.sample([k for k in PRODUCT_FIELDS if not customer[k]], k=3)
-    pairs = [(k, 1) for k in ones] + [(k, 0) for k in zeros]
-    if ones and rng.random() < 0.3:
-        pairs.append((rng.choice(ones), rng.choice((0, 1))))
+    pairs = (_specification_products if profile == SPECIFICATION else _sparse_products)(customer, rng)
     rng.shuffle(pairs)
     quote = '"' if rng.random() < 0.5 else "'"
     products = ", ".join(f"{quote}{k}{quote}: {v}" for k, v in pairs)
     uuid_first = rng.random() < 0.5
     parts = [f"{quote}uuid{quote}: {int(customer['uuid'])}", f"{quote}products{quote}: {{{products}}}"]
     return ("{" + ", ".join(parts if uuid_first else parts[::-1]) + "}").encode()
+
+
+def _specification_products(customer: dict, rng: random.Random) -> list[tuple[str, int]]:
+    """Every key but up to three zeros; a few repeated with their own value, and a
+    purchase repeated as 0, as in the specification's ``'cat91': 1, 'cat91': 0``."""
+    zeros = [k for k in PRODUCT_FIELDS if not customer[k]]
+    omitted = set(rng.sample(zeros, k=min(len(zeros), rng.randint(1, 3))))
+    pairs = [(k, int(customer[k])) for k in PRODUCT_FIELDS if k not in omitted]
+    pairs += [(k, v) for k, v in rng.sample(pairs, k=rng.randint(1, 4))]
+    ones = [k for k in PRODUCT_FIELDS if customer[k]]
+    pairs += [(k, 0) for k in rng.sample(ones, k=min(len(ones), rng.randint(1, 2)))]
+    return pairs
+
+
+def _sparse_products(customer: dict, rng: random.Random) -> list[tuple[str, int]]:
+    """Positive flags, three zeros, now and then a repeat: idealised, not what users send."""
+    ones = [k for k in PRODUCT_FIELDS if customer[k]]
+    pairs = [(k, 1) for k in ones] + [(k, 0) for k in rng.sample([k for k in PRODUCT_FIELDS if not customer[k]], k=3)]
+    if ones and rng.random() < 0.3:
+        pairs.append((rng.choice(ones), rng.choice((0, 1))))
+    return pairs
 
 
 def malformed_messages(uuid: int) -> list[tuple[str, bytes]]:
@@ -97,21 +119,22 @@ def malformed_messages(uuid: int) -> list[tuple[str, bytes]]:
 
 
 def plan_sessions(customer_rows: list[dict], seed: int, malformed_share: float = 0.0,
-                  incomplete_share: float = 0.0, paired: bool = False) -> Plan:
+                  incomplete_share: float = 0.0, paired: bool = False, profile: str = SPECIFICATION) -> Plan:
     """Both halves of every session in random order across the two topics, plus
     ``malformed_share`` (of all messages) invalid payloads mixed in.
 
     ``paired``: a session's two halves are sent one after the other (in random order),
     as the enrichment pipelines publish them for a live session; otherwise they are
     shuffled across the whole plan, so that many arrive far apart (tests of the join)
-    and, at a paced rate, beyond the join's timeout."""
+    and, at a paced rate, beyond the join's timeout. ``profile``: how historic messages
+    are written (PROFILES)."""
     rng = random.Random(seed)
     plan = Plan(messages=[])
     units: list[list[Message]] = []  # what stays together when the plan is shuffled
     for customer in customer_rows:
         uuid = int(customer["uuid"])
         halves = [Message(DEMOGRAPHIC, uuid, demographic_message(customer, rng)),
-                  Message(HISTORIC, uuid, historic_message(customer, rng))]
+                  Message(HISTORIC, uuid, historic_message(customer, rng, profile))]
         if rng.random() < incomplete_share:
             units.append([rng.choice(halves)])
             plan.incomplete.add(uuid)

@@ -9,6 +9,7 @@ should have used.
 from __future__ import annotations
 
 import json
+import random
 import statistics
 import time
 
@@ -18,11 +19,12 @@ from pyflink.datastream.functions import MapFunction
 
 from job.config import load_config, parse_set_flags
 from job.decision import decide
+from job.local.traffic import historic_message
 from job.messages import to_wire
 from job.model import load_spec, open_scorer
 from job.pipeline import build_decisions, keyed_row_type, make_environment
 from job.records import Demographic, Historic, parse_demographic, parse_historic
-from job.schema import feature_row
+from job.schema import PRODUCT_FIELDS, feature_row
 from tests.conftest import FIXTURES
 
 TIMEOUT_MS, TTL_MS = 1500, 4000
@@ -47,7 +49,8 @@ def demo(uuid, age=40, man=1, woman=0):
 
 
 def hist(uuid, *ones):
-    return repr({"uuid": uuid, "products": {k: 1 for k in ones}}).encode()
+    """A history as the enrichment pipelines write it (every key, repeats), purchases ``ones``."""
+    return historic_message({"uuid": uuid, **{k: int(k in ones) for k in PRODUCT_FIELDS}}, random.Random(uuid))
 
 
 def run_job(demographic, historic, end_ms, extra_flags=()):

@@ -13,8 +13,9 @@ import random
 from dataclasses import dataclass
 from typing import Optional
 
-from job.local.traffic import DEMOGRAPHIC, HISTORIC
+from job.local.traffic import DEMOGRAPHIC, HISTORIC, demographic_message, historic_message
 from job.records import Rejection, parse_demographic, parse_historic
+from job.schema import PRODUCT_FIELDS
 
 LIMIT = 65536  # parsing.max_message_bytes in conf/job.yaml
 ACCEPTED = "accepted"
@@ -152,12 +153,13 @@ def _hand_written(u: int) -> list[Case]:
 
 
 def _valid(rng: random.Random, uuid: int) -> tuple[str, bytes]:
+    """A message as the enrichment pipelines write it (job.local.traffic, the
+    specification's shapes), to be mutated."""
+    customer = {"uuid": uuid, "age": rng.randint(0, 120), "man": rng.randint(0, 1), "woman": 0,
+                **{name: int(rng.random() < 0.15) for name in PRODUCT_FIELDS}}
     if rng.random() < 0.5:
-        obj = _demo(uuid, age=rng.randint(0, 120), man=rng.randint(0, 1), woman=0)
-        return D, (json.dumps(obj) if rng.random() < 0.5 else repr(obj)).encode()
-    products = {f"cat{rng.randint(0, 98)}": rng.randint(0, 1) for _ in range(rng.randint(0, 12))}
-    obj = {"uuid": uuid, "products": products}
-    return H, (json.dumps(obj) if rng.random() < 0.5 else repr(obj)).encode()
+        return D, demographic_message(customer, rng)
+    return H, historic_message(customer, rng)
 
 
 def _mutate(rng: random.Random, payload: bytes) -> bytes:

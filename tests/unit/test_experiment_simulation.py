@@ -84,7 +84,7 @@ def test_schedule_reorders_duplicates_and_drops_halves_and_payloads_parse_back()
         else:
             parsed = parse_historic(s.message.payload, 65536)
             assert isinstance(parsed, Historic)
-            assert all(value == c[name] for name, value in parsed.products)
+            assert all(value == c[name] for name, value in parsed.features().items())
 
 
 RESPONSE = ResponseModel(traditional_mean=10, customer_sd=8, session_sd=12, pre_sessions=4,

@@ -1,11 +1,13 @@
 """Parsing: the specification's examples verbatim, both encodings, and every rejection."""
 import json
+import pickle
 
 import pytest
 from hypothesis import given, settings, strategies as st
 
 from job.records import REASONS, Demographic, Historic, Rejection, parse_demographic, parse_historic
 from job.local.traffic import malformed_messages
+from job.schema import PRODUCT_FIELDS
 
 LIMIT = 65536
 
@@ -24,7 +26,14 @@ def test_specification_historic_example_any_purchase_wins():
     assert isinstance(record, Historic)
     flags = record.features()
     assert flags["cat91"] == 1 and flags["cat16"] == 1 and flags["cat17"] == 0
-    assert "cat0" not in flags  # absent: filled with 0 by job.schema.feature_row
+    assert flags["cat0"] == 0 and sum(flags.values()) == 2  # absent is 0 (no recorded purchase)
+
+
+def test_a_history_is_compact_and_decodes_to_every_product_feature():
+    flags = {name: int(i % 3 == 0) for i, name in enumerate(PRODUCT_FIELDS)}
+    record = Historic.of(7, flags)
+    assert record.features() == flags and list(record.features()) == list(PRODUCT_FIELDS)
+    assert len(pickle.dumps(record)) < 200  # a map of 109 named flags pickles to ~1.3 KB
 
 
 def test_json_and_literal_styles_agree_and_key_order_is_free():
@@ -40,7 +49,7 @@ def test_duplicate_rule_is_order_independent():
 
 
 def test_unknown_product_keys_are_ignored_and_sex_unknown_is_valid():
-    assert parse_historic(b'{"uuid": 1, "products": {"cat999": 1, "cat1": 1}}', LIMIT).features() == {"cat1": 1}
+    assert parse_historic(b'{"uuid": 1, "products": {"cat999": 1, "cat1": 1}}', LIMIT) == Historic.of(1, {"cat1": 1})
     assert parse_demographic(b'{"uuid": 2, "age": 50, "man": 0, "woman": 0}', LIMIT) == Demographic(2, 50.0, 0, 0)
 
 
@@ -157,7 +166,7 @@ def test_any_valid_historic_applies_any_purchase_wins(uuid, flags, style):
     for name, flag in flags:
         if name not in ("cat99", "x"):
             expected[name] = expected.get(name, 0) | flag
-    assert record == Historic(uuid, tuple(sorted(expected.items())))
+    assert record == Historic.of(uuid, expected)
 
 
 BROKEN_FIELD = st.sampled_from([

@@ -5,7 +5,7 @@ from job.records import Demographic, Historic
 from job.sessions import JOINED, LATE, REPLACED, STARTED, TIMED_OUT, Session, on_arrival, on_deadline
 
 DEMO = Demographic(5, 40.0, 1, 0)
-HIST = Historic(5, (("cat1", 1),))
+HIST = Historic.of(5, {"cat1": 1})
 
 
 def run(halves):
@@ -77,7 +77,7 @@ def test_a_session_is_decided_once_from_the_latest_halves(sequence, deadline_aft
         if event == "deadline":
             step = on_deadline(state, 5)
         else:
-            half = Demographic(5, float(i), 1, 0) if event == "demo" else Historic(5, (("cat1", i % 2),))
+            half = Demographic(5, float(i), 1, 0) if event == "demo" else Historic.of(5, {"cat1": i % 2})
             step = on_arrival(state, half)
             started |= step.start_timer
             if not emitted:
