@@ -43,6 +43,10 @@ class Topics:
 
 
 SECURITY_PROTOCOLS = ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")
+# flink-sql-connector-kafka relocates kafka-clients here; PyFlink's Kafka wrapper names the
+# relocated classes, and a JAAS config given to the job must too.
+KAFKA_SHADED = "org.apache.flink.kafka.shaded."
+SHADED_MARKER = KAFKA_SHADED.replace(".", "/") + "org/apache/kafka/common/security/scram/ScramLoginModule.class"
 SASL_LOGIN_MODULES = {
     "PLAIN": "org.apache.kafka.common.security.plain.PlainLoginModule",
     "SCRAM-SHA-256": "org.apache.kafka.common.security.scram.ScramLoginModule",
@@ -69,11 +73,12 @@ class KafkaSecurity:
         return self.protocol.startswith("SASL")
 
     def java(self) -> dict[str, str]:
-        """Properties for Kafka's Java clients (the Flink source and sink)."""
+        """Properties for the job's Kafka clients: those inside the Flink connector, whose
+        login modules live under ``KAFKA_SHADED``."""
         props = {"security.protocol": self.protocol}
         if self.sasl:
             props["sasl.mechanism"] = self.sasl_mechanism
-            props["sasl.jaas.config"] = (f"{SASL_LOGIN_MODULES[self.sasl_mechanism]} required "
+            props["sasl.jaas.config"] = (f"{KAFKA_SHADED}{SASL_LOGIN_MODULES[self.sasl_mechanism]} required "
                                          f'username="{self.username}" password="{self.password}";')
         if self.ca_file:
             props.update({"ssl.truststore.type": "PEM", "ssl.truststore.location": str(self.ca_file)})
@@ -377,11 +382,23 @@ def _security(section: "Section", environ: Mapping[str, str]) -> KafkaSecurity:
 
 
 def _jars(path: Path, key: str) -> tuple[Path, ...]:
-    """A connector jar, or a folder of jars (``make jars`` fills the default one)."""
+    """A connector jar, or a folder of jars (``make jars`` fills the default one); one of
+    them must carry kafka-clients relocated under ``KAFKA_SHADED``, as the SQL connector does."""
+    import zipfile
+
     jars = tuple(sorted(path.glob("*.jar"))) if path.is_dir() else (path,) if path.is_file() else ()
     if not jars:
         raise ConfigError(f"{key}: no Kafka connector jar at {path}: run `make jars` (Maven resolves "
                           "jvm/flink-connector/pom.xml), or point it at your flink-sql-connector-kafka jar")
+    def relocated(jar: Path) -> bool:
+        try:
+            return SHADED_MARKER in zipfile.ZipFile(jar).namelist()
+        except zipfile.BadZipFile:
+            return False
+
+    if not any(relocated(jar) for jar in jars):
+        raise ConfigError(f"{key}: {path} has no kafka-clients under {KAFKA_SHADED}: use Apache's "
+                          "flink-sql-connector-kafka (PyFlink's Kafka wrapper calls those relocated classes)")
     return jars
 
 

@@ -38,6 +38,8 @@ class Measured:
     restarts: int
 
     def percentile(self, q: float) -> float:
+        if len(self.latencies_ms) < 2:
+            return float("nan")
         return statistics.quantiles(self.latencies_ms, n=100)[int(q) - 1]
 
 
@@ -51,7 +53,7 @@ def measured(request, stack, new_job) -> Measured:
     reader = job.reader("prediction")
     received: list = []
     reading = Background(lambda: received.extend(reader.read_until(
-        lambda pairs: len({m.key() for _, m in pairs}) >= len(plan.complete), idle=45, linger=3)))
+        lambda pairs: len({m.key() for _, m in pairs}) >= len(plan.complete), idle=120, linger=3)))
     reading.start()
     sent_at: dict[int, float] = {}
     sender = Background(lambda: sent_at.update(produce(stack.bootstrap, job.sides(),

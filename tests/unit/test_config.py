@@ -2,6 +2,7 @@
 import pytest
 
 from job.config import ConfigError, load_config, parse_set_flags, read_token
+from tests.conftest import FIXTURES
 
 
 def test_default_config_loads():
@@ -28,8 +29,8 @@ def test_one_security_section_serves_the_java_and_the_librdkafka_clients(tmp_pat
     cfg = load_config(environ={**SASL, "SILOCOMPRO__KAFKA__SECURITY__CA_FILE": str(ca)})
     java = cfg.kafka.consumer_properties()
     assert java["security.protocol"] == "SASL_SSL" and java["sasl.mechanism"] == "SCRAM-SHA-512"
-    assert java["sasl.jaas.config"] == ('org.apache.kafka.common.security.scram.ScramLoginModule required '
-                                        'username="targeting" password="pw-s3cr3t";')
+    assert java["sasl.jaas.config"] == ('org.apache.flink.kafka.shaded.org.apache.kafka.common.security.scram.'
+                                        'ScramLoginModule required username="targeting" password="pw-s3cr3t";')
     assert java["ssl.truststore.type"] == "PEM" and java["ssl.truststore.location"] == str(ca)
     assert cfg.kafka.producer_properties()["sasl.jaas.config"] == java["sasl.jaas.config"]
     assert cfg.kafka.client() == {"bootstrap.servers": "127.0.0.1:9092", "security.protocol": "sasl_ssl",
@@ -69,6 +70,7 @@ def test_flink_properties_keep_their_dotted_keys():
     ("flink.python_execution_mode=turbo", "flink.python_execution_mode"),
     ("kafka.delivery_guarantee=twice", "kafka.delivery_guarantee: expected one of at-least-once, exactly-once"),
     ("flink.connector_jars=/nonexistent", "flink.connector_jars: no Kafka connector jar at /nonexistent: run `make jars`"),
+    (f"flink.connector_jars={FIXTURES / 'model.pmml'}", "has no kafka-clients under org.apache.flink.kafka.shaded."),
 ])
 def test_invalid_settings_name_the_key(flag, message):
     with pytest.raises(ConfigError, match=message):
