@@ -11,8 +11,10 @@ up. Rules (README "Join semantics"):
   joined session is emitted once;
 - the same half again before the decision replaces the earlier one (latest wins);
 - an incomplete session is emitted with what is known (timed out) when the watermark
-  passes its deadline, or when a half arrives whose timestamp is beyond it: in event time
-  the deadline came first, so that half is late;
+  passes its deadline. A half whose timestamp is more than the timeout from the first
+  half's, either way, ends the session too: in event time the earlier-written half's
+  deadline came before the later one was written, so the earlier decides alone and the
+  later is late, whichever of them the job read first;
 - the valve: a processing-time timer that decides a session when the watermark has not
   moved for ``valve_ms``, because event time only advances while records arrive, and a
   live customer must get an answer when both enrichment pipelines are quiet or down.
@@ -95,8 +97,10 @@ class Rules:
         if state is None:
             started = replace(Session(), **{side: half}, started_ms=clock.timestamp)
             return self._arm_valve(Step((STARTED,), started, deadline=clock.timestamp + self.timeout_ms), clock)
-        if abs(clock.timestamp - state.started_ms) > self.timeout_ms:
+        if clock.timestamp - state.started_ms > self.timeout_ms:  # written after the deadline
             return Step((TIMED_OUT, LATE), DECIDED, emit=_incomplete(state, half.uuid))
+        if state.started_ms - clock.timestamp > self.timeout_ms:  # its own deadline came before the other was written
+            return Step((TIMED_OUT, LATE), DECIDED, emit=_incomplete(replace(Session(), **{side: half}), half.uuid))
         if getattr(state, side) is not None:
             return Step((REPLACED,), replace(state, **{side: half}))
         complete = replace(state, **{side: half})

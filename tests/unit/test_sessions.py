@@ -50,10 +50,12 @@ def test_the_timeout_is_measured_between_the_record_timestamps_either_way():
     started = RULES.on_arrival(None, DEMO, at(10_000)).state
     for timestamp in (7_000, 13_000):  # exactly the timeout apart, before or after: joined
         assert RULES.on_arrival(started, HIST, at(timestamp)).events == (JOINED,)
-    for timestamp in (6_999, 13_001):  # beyond it: the deadline came first in event time
+    # Beyond it the earlier-written half's deadline came first in event time: it decides
+    # alone and the later one is late, whichever the job read first.
+    for timestamp, decides in ((13_001, (DEMO, None)), (6_999, (None, HIST))):
         step = RULES.on_arrival(started, HIST, at(timestamp))
         assert step.events == (TIMED_OUT, LATE) and step.state == DECIDED
-        assert step.emit.timed_out and (step.emit.demographic, step.emit.historic) == (DEMO, None)
+        assert step.emit.timed_out and (step.emit.demographic, step.emit.historic) == decides
 
 
 def test_same_half_twice_before_the_join_latest_wins():
@@ -124,7 +126,7 @@ def test_a_stale_or_needless_valve_does_nothing():
 
 # Property: whatever order halves (with any timestamps), repeats, the deadline and the valve
 # come in, a session is decided at most once, from the latest half of each side known at that
-# moment; joined exactly when both sides arrived within the timeout of the first half's timestamp;
+# moment (or from a half written more than the timeout before the first, alone); joined exactly when both sides arrived within the timeout of the first half's timestamp;
 # and once a deadline or a stalled valve has fired, it has been decided.
 
 arrivals = st.lists(st.tuples(st.sampled_from(["demo", "hist"]), st.integers(0, 8_000)), min_size=1, max_size=10)
@@ -149,6 +151,8 @@ def test_a_session_is_decided_once_from_the_latest_halves(halves, fired, data):
             step = RULES.on_arrival(state, half, at(timestamp))
             if state is not None and not state.decided and abs(timestamp - state.started_ms) > RULES.timeout_ms:
                 terminal = True
+                if timestamp < state.started_ms:  # the earlier-written half decides alone
+                    known = {side: (half, timestamp)}
             elif not emitted:
                 known[side] = (half, timestamp)
         terminal |= event in ("deadline", "valve still")
