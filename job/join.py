@@ -39,6 +39,7 @@ class SessionJoin(KeyedCoProcessFunction):
         self.session = runtime_context.get_state(descriptor)
         metrics = runtime_context.get_metrics_group()
         self.counters = {event: metrics.counter(f"sessions_{event}") for event in sessions.EVENTS}
+        self.received = 0  # the valve's sign of reading (sessions.Clock); not state: a restore starts it again
 
     def process_element1(self, value, ctx):
         yield from self._arrive(value, ctx)
@@ -47,8 +48,9 @@ class SessionJoin(KeyedCoProcessFunction):
         yield from self._arrive(value, ctx)
 
     def _arrive(self, half, ctx):
+        self.received += 1
         timers = ctx.timer_service()
-        yield from self._apply(self.rules.on_arrival(self.session.value(), half, _clock(ctx.timestamp(), timers)),
+        yield from self._apply(self.rules.on_arrival(self.session.value(), half, self._clock(ctx.timestamp(), timers)),
                                timers)
 
     def on_timer(self, timestamp, ctx):
@@ -56,7 +58,7 @@ class SessionJoin(KeyedCoProcessFunction):
         if ctx.time_domain() == TimeDomain.EVENT_TIME:
             step = self.rules.on_deadline(state, key, timestamp)
         else:
-            step = self.rules.on_valve(state, key, _clock(timestamp, timers))
+            step = self.rules.on_valve(state, key, self._clock(timestamp, timers))
         if step is not None:
             yield from self._apply(step, timers)
 
@@ -72,6 +74,5 @@ class SessionJoin(KeyedCoProcessFunction):
         if step.emit is not None:
             yield step.emit
 
-
-def _clock(timestamp: int, timers) -> sessions.Clock:
-    return sessions.Clock(timestamp, timers.current_watermark(), timers.current_processing_time())
+    def _clock(self, timestamp: int, timers) -> sessions.Clock:
+        return sessions.Clock(timestamp, timers.current_watermark(), timers.current_processing_time(), self.received)

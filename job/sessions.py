@@ -15,10 +15,13 @@ up. Rules (README "Join semantics"):
   half's, either way, ends the session too: in event time the earlier-written half's
   deadline came before the later one was written, so the earlier decides alone and the
   later is late, whichever of them the job read first;
-- the valve: a processing-time timer that decides a session when the watermark has not
-  moved for ``valve_ms``, because event time only advances while records arrive, and a
-  live customer must get an answer when both enrichment pipelines are quiet or down.
-  While the watermark moves (the job is reading, however far behind) the valve waits;
+- the valve: a processing-time timer that decides a session when for ``valve_ms`` the
+  operator has received no record and its watermark has not moved, because event time
+  only advances while records arrive, and a live customer must get an answer when both
+  enrichment pipelines are quiet or down. While records come in (the job is reading,
+  however far behind) the valve waits. Records count, not only the watermark: in a
+  backlog a source reads far ahead of the join, so thousands of records may lie between
+  two of its watermarks, longer than ``valve_ms`` to get through;
 - after the decision, the key remembers only "decided" until the state TTL expires:
   halves arriving meanwhile are late and dropped, so each session gets exactly one
   decision; a uuid seen after the TTL starts a new session.
@@ -52,7 +55,7 @@ class Session:
     decided: bool = False
     started_ms: int = 0  # record timestamp of the first half to arrive
     valve_due_ms: int = 0  # processing time of the valve timer that belongs to this session
-    valve_watermark: int = NO_WATERMARK  # the watermark when that valve timer was set
+    valve_mark: tuple[int, int] = (NO_WATERMARK, 0)  # the Clock's progress when that timer was set
 
 
 DECIDED = Session(decided=True)
@@ -69,11 +72,18 @@ class JoinedSession:
 @dataclass(frozen=True)
 class Clock:
     """Where an element or a timer meets the job: the record's timestamp (a timer's own
-    time for a timer), the operator's watermark, and the processing time."""
+    time for a timer), the operator's watermark, the processing time, and how many records
+    this operator instance has received since it opened."""
 
     timestamp: int
     watermark: int
     now: int
+    received: int
+
+    @property
+    def progress(self) -> tuple[int, int]:
+        """Changes while the job reads: a record received or the watermark moved."""
+        return self.watermark, self.received
 
 
 @dataclass(frozen=True)
@@ -87,8 +97,11 @@ class Step:
 
 @dataclass(frozen=True)
 class Rules:
-    timeout_ms: int
-    valve_ms: int
+    """The join's two durations; its methods are the transitions, each returning the Step
+    the operator applies (or None when a timer finds nothing to do)."""
+
+    timeout_ms: int  # event time, between the halves' record timestamps
+    valve_ms: int  # processing time the watermark may stand still
 
     def on_arrival(self, state: Optional[Session], half: Half, clock: Clock) -> Step:
         if state is not None and state.decided:
@@ -114,18 +127,20 @@ class Rules:
         return Step((TIMED_OUT,), DECIDED, emit=_incomplete(state, uuid))
 
     def on_valve(self, state: Optional[Session], uuid: int, clock: Clock) -> Optional[Step]:
-        """The valve timer set for ``clock.timestamp`` fired. If the watermark moved since
-        it was set, the job is reading and the deadline will come in event time: wait
-        another ``valve_ms``. If it stood still, decide now with what is known."""
+        """The valve timer set for ``clock.timestamp`` fired. If records came in or the
+        watermark moved since it was set, the job is reading and the deadline will come in
+        event time: wait another ``valve_ms``. If nothing moved, decide now with what is
+        known. After a restore both start again (the count at 0, no watermark), so an
+        overdue timer waits for the sources instead of deciding."""
         if not _waiting(state) or state.valve_due_ms != clock.timestamp:
             return None
-        if clock.watermark != state.valve_watermark:
+        if clock.progress != state.valve_mark:
             return self._arm_valve(Step((), state), clock)
         return Step((VALVE,), DECIDED, emit=_incomplete(state, uuid))
 
     def _arm_valve(self, step: Step, clock: Clock) -> Step:
         due = clock.now + self.valve_ms
-        return replace(step, state=replace(step.state, valve_due_ms=due, valve_watermark=clock.watermark), valve=due)
+        return replace(step, state=replace(step.state, valve_due_ms=due, valve_mark=clock.progress), valve=due)
 
 
 def _waiting(state: Optional[Session]) -> bool:

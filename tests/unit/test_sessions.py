@@ -14,8 +14,8 @@ DEMO = Demographic(5, 40.0, 1, 0)
 HIST = Historic(5, (("cat1", 1),))
 
 
-def at(timestamp, watermark=NO_WATERMARK, now=1_000_000):
-    return Clock(timestamp, watermark, now)
+def at(timestamp, watermark=NO_WATERMARK, now=1_000_000, received=0):
+    return Clock(timestamp, watermark, now, received)
 
 
 def run(arrivals):
@@ -41,7 +41,7 @@ def test_both_orders_emit_the_same_joined_session_once():
 def test_the_first_half_sets_its_deadline_by_its_timestamp_and_a_valve_by_the_clock():
     first = RULES.on_arrival(None, DEMO, at(5_000, watermark=4_000, now=77))
     assert (first.deadline, first.valve) == (8_000, 10_077)
-    assert (first.state.started_ms, first.state.valve_due_ms, first.state.valve_watermark) == (5_000, 10_077, 4_000)
+    assert (first.state.started_ms, first.state.valve_due_ms, first.state.valve_mark) == (5_000, 10_077, (4_000, 0))
     second = RULES.on_arrival(first.state, HIST, at(6_000))
     assert (second.deadline, second.valve) == (None, None)
 
@@ -94,34 +94,40 @@ def test_deadline_without_state_does_nothing():
     assert RULES.on_deadline(Session(decided=True), 5, 3_000) is None
 
 
-def test_the_valve_waits_while_the_watermark_moves():
-    started = RULES.on_arrival(None, DEMO, at(1_000, watermark=500, now=0)).state
-    step = RULES.on_valve(started, 5, Clock(10_000, watermark=900, now=10_002))
-    assert step.events == () and step.emit is None and step.valve == 20_002
-    assert (step.state.valve_due_ms, step.state.valve_watermark) == (20_002, 900)
-    assert step.state.demographic == DEMO and not step.state.decided
+def test_the_valve_waits_while_the_watermark_moves_or_records_come_in():
+    started = RULES.on_arrival(None, DEMO, at(1_000, watermark=500, now=0, received=7)).state
+    moved = RULES.on_valve(started, 5, Clock(10_000, watermark=900, now=10_002, received=7))
+    # A backlog: thousands of records between two watermarks of the source, the join busy
+    # with them for longer than the valve.
+    reading = RULES.on_valve(started, 5, Clock(10_000, watermark=500, now=10_002, received=4_000))
+    for step, mark in ((moved, (900, 7)), (reading, (500, 4_000))):
+        assert step.events == () and step.emit is None and step.valve == 20_002
+        assert (step.state.valve_due_ms, step.state.valve_mark) == (20_002, mark)
+        assert step.state.demographic == DEMO and not step.state.decided
 
 
-def test_the_valve_decides_when_the_watermark_stood_still():
-    started = RULES.on_arrival(None, DEMO, at(1_000, watermark=500, now=0)).state
-    step = RULES.on_valve(started, 5, Clock(10_000, watermark=500, now=10_002))
+def test_the_valve_decides_when_nothing_moved():
+    started = RULES.on_arrival(None, DEMO, at(1_000, watermark=500, now=0, received=7)).state
+    step = RULES.on_valve(started, 5, Clock(10_000, watermark=500, now=10_002, received=7))
     assert step.events == (VALVE,) and step.state == DECIDED
     assert step.emit.timed_out and (step.emit.demographic, step.emit.historic) == (DEMO, None)
 
 
-def test_after_a_restore_the_valve_waits_for_the_watermark_to_come_back():
-    # Flink does not checkpoint watermarks: a restored job starts from none, and its
-    # overdue processing-time timers fire at once, before the sources have read anything.
-    started = RULES.on_arrival(None, DEMO, at(1_000, watermark=500, now=0)).state
-    step = RULES.on_valve(started, 5, Clock(10_000, watermark=NO_WATERMARK, now=60_000))
-    assert step.events == () and step.state.valve_watermark == NO_WATERMARK and step.valve == 70_000
+def test_after_a_restore_the_valve_waits_for_the_sources_to_read_again():
+    # Flink does not checkpoint watermarks or the operator's count: a restored job starts
+    # from neither, and its overdue processing-time timers fire at once, before the
+    # sources have read anything.
+    started = RULES.on_arrival(None, DEMO, at(1_000, watermark=500, now=0, received=7)).state
+    step = RULES.on_valve(started, 5, Clock(10_000, watermark=NO_WATERMARK, now=60_000, received=0))
+    assert step.events == () and step.state.valve_mark == (NO_WATERMARK, 0) and step.valve == 70_000
 
 
 def test_a_stale_or_needless_valve_does_nothing():
     started = RULES.on_arrival(None, DEMO, at(1_000, watermark=500, now=0)).state
-    assert RULES.on_valve(replace(started, valve_due_ms=20_000), 5, Clock(10_000, 500, 10_000)) is None
-    assert RULES.on_valve(DECIDED, 5, Clock(10_000, 500, 10_000)) is None
-    assert RULES.on_valve(None, 5, Clock(10_000, 500, 10_000)) is None
+    still = Clock(10_000, 500, 10_000, 0)
+    assert RULES.on_valve(replace(started, valve_due_ms=20_000), 5, still) is None
+    assert RULES.on_valve(DECIDED, 5, still) is None
+    assert RULES.on_valve(None, 5, still) is None
 
 
 # Property: whatever order halves (with any timestamps), repeats, the deadline and the valve
@@ -143,8 +149,9 @@ def test_a_session_is_decided_once_from_the_latest_halves(halves, fired, data):
         if event == "deadline":
             step = RULES.on_deadline(state, 5, state.started_ms + RULES.timeout_ms)
         elif event in ("valve moved", "valve still"):
-            watermark = state.valve_watermark + (event == "valve moved")
-            step = RULES.on_valve(state, 5, Clock(state.valve_due_ms, watermark, state.valve_due_ms))
+            watermark, received = state.valve_mark
+            step = RULES.on_valve(state, 5, Clock(state.valve_due_ms, watermark, state.valve_due_ms,
+                                                  received + (event == "valve moved")))
         else:
             side, timestamp = event
             half = Demographic(5, float(i), 1, 0) if side == "demo" else Historic(5, (("cat1", i % 2),))
