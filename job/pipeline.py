@@ -135,7 +135,8 @@ def event_time(marks: WatermarkConfig) -> WatermarkStrategy:
 def source_watermarks(cfg: Config, topic: str) -> WatermarkStrategy:
     """The two halves' sources are aligned in one group, so during a catch-up neither
     reads far ahead of the other. The control topic carries no event time: it is
-    broadcast to scoring, after the join, whose timers it must not hold back."""
+    broadcast to scoring, after the join, where nothing uses watermarks, and it must
+    neither pause nor be paused by the halves' sources."""
     if topic == cfg.kafka.topics.model_control:
         return WatermarkStrategy.no_watermarks()
     marks = cfg.join.watermarks
