@@ -118,10 +118,22 @@ class KafkaConfig:
 
 
 @dataclass(frozen=True)
+class WatermarkConfig:
+    """Event time on the two input sources, from the Kafka record timestamps."""
+
+    out_of_orderness_ms: int  # how far a record may trail the newest one of its source
+    idleness_ms: int  # a partition this long without records stops holding the watermark back
+    max_drift_ms: int  # how far one source's watermark may run ahead of the other's (alignment)
+    alignment_update_ms: int  # how often the sources compare watermarks
+
+
+@dataclass(frozen=True)
 class JoinConfig:
-    timeout_ms: int
+    timeout_ms: int  # between the two halves' record timestamps
+    valve_ms: int  # processing time the watermark may stand still before a waiting session is decided
     state_ttl_ms: int
     on_timeout: Literal["score", "default"]
+    watermarks: WatermarkConfig
 
 
 @dataclass(frozen=True)
@@ -307,14 +319,6 @@ def _build(raw: dict, environ: Mapping[str, str]) -> Config:
     if len(set(vars(topic_names).values())) != len(roles):
         raise ConfigError(f"kafka.topics: the {len(roles)} topics must differ, got {vars(topic_names)}")
 
-    timeout_ms = join.integer("timeout_ms", 1)
-    ttl_ms = join.integer("state_ttl_ms", 1)
-    if ttl_ms <= timeout_ms:
-        raise ConfigError(
-            f"join.state_ttl_ms ({ttl_ms}) must exceed join.timeout_ms ({timeout_ms}): "
-            "state must outlive the wait for the other half"
-        )
-
     pmml = model.path("pmml")
     threshold = model._get("threshold", optional=True)
     if threshold is not None and (
@@ -338,7 +342,7 @@ def _build(raw: dict, environ: Mapping[str, str]) -> Config:
             delivery_guarantee=kafka.choice("delivery_guarantee", ("at-least-once", "exactly-once")),
             transaction_timeout_ms=kafka.integer("transaction_timeout_ms", 1000),
         ),
-        join=JoinConfig(timeout_ms, ttl_ms, join.choice("on_timeout", ("score", "default"))),
+        join=_join(join),
         model=ModelConfig(
             pmml=pmml,
             metadata=model.path("metadata", default=pmml.with_suffix(".json")),
@@ -400,6 +404,31 @@ def _jars(path: Path, key: str) -> tuple[Path, ...]:
         raise ConfigError(f"{key}: {path} has no kafka-clients under {KAFKA_SHADED}: use Apache's "
                           "flink-sql-connector-kafka (PyFlink's Kafka wrapper calls those relocated classes)")
     return jars
+
+
+def _join(join: Section) -> JoinConfig:
+    """The join's settings, checked against each other: the valve must not preempt the
+    idleness rule (a quiet partition would otherwise look like a stalled pipeline), and
+    state must outlive the longest wait for the other half."""
+    marks = join.section("watermarks")
+    watermarks = WatermarkConfig(
+        out_of_orderness_ms=marks.integer("out_of_orderness_ms", 0),
+        idleness_ms=marks.integer("idleness_ms", 1),
+        max_drift_ms=marks.integer("max_drift_ms", 1),
+        alignment_update_ms=marks.integer("alignment_update_ms", 1),
+    )
+    timeout_ms, valve_ms, ttl_ms = (join.integer(key, 1) for key in ("timeout_ms", "valve_ms", "state_ttl_ms"))
+    if valve_ms <= watermarks.idleness_ms:
+        raise ConfigError(
+            f"join.valve_ms ({valve_ms}) must exceed join.watermarks.idleness_ms ({watermarks.idleness_ms}): "
+            "a topic without records must be declared idle before the valve decides for it"
+        )
+    if ttl_ms <= timeout_ms + valve_ms:
+        raise ConfigError(
+            f"join.state_ttl_ms ({ttl_ms}) must exceed join.timeout_ms + join.valve_ms ({timeout_ms + valve_ms}): "
+            "state must outlive the wait for the other half"
+        )
+    return JoinConfig(timeout_ms, valve_ms, ttl_ms, join.choice("on_timeout", ("score", "default")), watermarks)
 
 
 def read_token(cfg: Config, environ: Mapping[str, str] | None = None) -> str:

@@ -11,7 +11,7 @@ import time
 from dataclasses import dataclass
 from typing import Callable, Optional
 
-from pyflink.common import Configuration, Row, Types, WatermarkStrategy
+from pyflink.common import Configuration, Duration, Row, Types, WatermarkStrategy
 from pyflink.common.serialization import SimpleStringSchema
 from pyflink.datastream import DataStream, OutputTag, StreamExecutionEnvironment
 from pyflink.datastream.connectors.kafka import KafkaOffsetResetStrategy, KafkaOffsetsInitializer, KafkaSource
@@ -19,11 +19,12 @@ from pyflink.datastream.functions import ProcessFunction, RuntimeContext
 from pyflink.table import StreamTableEnvironment
 
 from job import messages
-from job.config import Config, worker_pythonpath
+from job.config import Config, WatermarkConfig, worker_pythonpath
 from job.join import SessionJoin
 from job.model import ModelSpec
 from job.records import Rejection, parse_demographic, parse_historic
 from job.serving import ServeModels, decision_row_type, registry_descriptor
+from job.sessions import Rules
 
 
 CONTROL_FETCH_WAIT_MS = 500  # a model push reaches the job within half a second
@@ -102,7 +103,8 @@ def build_decisions(
     joined = (
         demo.key_by(lambda r: r.uuid, key_type=Types.LONG())
         .connect(hist.key_by(lambda r: r.uuid, key_type=Types.LONG()))
-        .process(SessionJoin(cfg.join.timeout_ms, cfg.join.state_ttl_ms), output_type=Types.PICKLED_BYTE_ARRAY())
+        .process(SessionJoin(Rules(cfg.join.timeout_ms, cfg.join.valve_ms), cfg.join.state_ttl_ms),
+                 output_type=Types.PICKLED_BYTE_ARRAY())
         .name("join sessions")
         .uid("join-sessions")
     )
@@ -116,6 +118,30 @@ def build_decisions(
         .uid("score-and-decide")
     )
     return Outputs(predictions, rejected, predictions.get_side_output(status), predictions.get_side_output(shadow))
+
+
+ALIGNMENT_GROUP = "session-halves"
+
+
+def event_time(marks: WatermarkConfig) -> WatermarkStrategy:
+    """Watermarks for one input's event time: bounded out-of-orderness, and idleness so a
+    partition without records does not hold the join's watermark back. Without a timestamp
+    assigner the records' own timestamps are event time (a KafkaSource's: the Kafka record
+    timestamps, when the enrichment pipelines wrote them)."""
+    return (WatermarkStrategy.for_bounded_out_of_orderness(Duration.of_millis(marks.out_of_orderness_ms))
+            .with_idleness(Duration.of_millis(marks.idleness_ms)))
+
+
+def source_watermarks(cfg: Config, topic: str) -> WatermarkStrategy:
+    """The two halves' sources are aligned in one group, so during a catch-up neither
+    reads far ahead of the other. The control topic carries no event time: it is
+    broadcast to scoring, after the join, where nothing uses watermarks, and it must
+    neither pause nor be paused by the halves' sources."""
+    if topic == cfg.kafka.topics.model_control:
+        return WatermarkStrategy.no_watermarks()
+    marks = cfg.join.watermarks
+    return event_time(marks).with_watermark_alignment(
+        ALIGNMENT_GROUP, Duration.of_millis(marks.max_drift_ms), Duration.of_millis(marks.alignment_update_ms))
 
 
 def make_environment(cfg: Config) -> StreamExecutionEnvironment:
@@ -210,7 +236,7 @@ def attach_kafka(env: StreamExecutionEnvironment, cfg: Config, build: Build) -> 
     topics = cfg.kafka.topics
 
     def source(topic: str) -> DataStream:
-        return env.from_source(kafka_source(cfg, topic), WatermarkStrategy.no_watermarks(), topic).uid(
+        return env.from_source(kafka_source(cfg, topic), source_watermarks(cfg, topic), topic).uid(
             f"source-{topic}"
         )
 

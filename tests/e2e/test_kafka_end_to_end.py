@@ -49,3 +49,27 @@ def test_one_decision_per_complete_session_and_every_malformed_dead_lettered(new
     assert TOKEN not in job.output(), "the token must never be logged"
     for letter in letters:
         assert TOKEN not in json.dumps(letter)
+
+
+def test_a_backlog_is_decided_by_the_record_timestamps(new_job):
+    """10,000 sessions written before the job starts, each session's halves one after the
+    other, 5 % with one half only. Catching up, the job reads the two topics at different
+    speeds (the historic parse is the slower), yet by their timestamps every complete
+    session's halves are milliseconds apart: all of them must be joined, and every
+    incomplete one decided from its half. The timeout's safe default marks a decision
+    from one half (1); a scored session is never shown at threshold 1 (0)."""
+    job = new_job("join.on_timeout=default", "model.safe_default=1", "model.threshold=1.0")
+    plan = plan_sessions(customers(10_000, seed=4, uuid_base=30_000_000), seed=4, incomplete_share=0.05, paired=True)
+    predictions = job.reader("prediction")
+    job.send(plan)
+    job.launch()
+    try:
+        found = collect_predictions(predictions, plan.complete | plan.incomplete, timeout=180)  # start-up too
+    finally:
+        predictions.close()
+
+    assert {u: len(v) for u, v in found.items() if len(v) != 1} == {}, "one decision per session"
+    values = {u: v[0][1]["value"] for u, v in found.items()}
+    half_only = sorted(u for u in plan.complete if values.get(u) == 1)
+    assert (len(half_only), Counter(values[u] for u in plan.incomplete if u in values)) == (0, {1: len(plan.incomplete)})
+    assert set(values) == plan.complete | plan.incomplete

@@ -1,10 +1,13 @@
 """The job's logic in a real PyFlink MiniCluster (thread mode), fed by from_collection.
 
-Processing-time timers still pending when a bounded source ends are dropped, so the
-source is paced: a map sleeps until each element's offset from the start, and a final
-sentinel keeps the input open until every deadline and TTL in the scenario has passed.
-Every decision is compared with an offline pypmml scoring of the halves that the join
-should have used.
+The join runs in event time, so the tests are deterministic without pacing: each side is
+its own bounded source whose records carry the timestamps a Kafka record would (a
+TimestampAssigner reads them from the element), and the join's watermark is the smaller
+of the two sides'. When a bounded input ends its watermark jumps to the maximum, so every
+event-time deadline still pending fires then ("never written" is decided at the end of
+input), while processing-time timers pending at the end are dropped: the valve is
+tested on an input that stands still before it ends. The state TTL is processing time
+and is covered by the reliability suite (tests/reliability/edges.py).
 """
 from __future__ import annotations
 
@@ -12,9 +15,11 @@ import json
 import random
 import statistics
 import time
+from collections import Counter
 
 import pytest
 from pyflink.common import Configuration, Row, Types
+from pyflink.common.watermark_strategy import TimestampAssigner
 from pyflink.datastream.functions import MapFunction
 
 from job.config import load_config, parse_set_flags
@@ -22,26 +27,40 @@ from job.decision import decide
 from job.local.traffic import historic_message
 from job.messages import to_wire
 from job.model import load_spec, open_scorer
-from job.pipeline import build_decisions, keyed_row_type, make_environment
+from job.pipeline import build_decisions, event_time, keyed_row_type, make_environment, source_watermarks
 from job.records import Demographic, Historic, parse_demographic, parse_historic
 from job.schema import PRODUCT_FIELDS, feature_row
 from tests.conftest import FIXTURES
 
-TIMEOUT_MS, TTL_MS = 1500, 4000
+TIMEOUT_MS = 1500
+# Long enough that the valve never fires in the event-time tests, however slow the machine.
+PATIENT = ["join.valve_ms=60000", "join.state_ttl_ms=120000"]
+# Every scored session is not shown (threshold 1), every timed-out one is (the default 1):
+# a decision's value says how the join decided it.
+TELLING = ["join.on_timeout=default", "model.safe_default=1", "model.threshold=1.0"]
 SENTINEL = "__end__"
 TOKEN = "test-token-123"
 
 
-class Pace(MapFunction):
-    def open(self, runtime_context):
-        self.start = time.monotonic()
+class RecordTimestamp(TimestampAssigner):
+    """Elements are (timestamp ms, wire text): the timestamp is the Kafka record's."""
+
+    def extract_timestamp(self, value, record_timestamp):
+        return value[0]
+
+
+class Stall(MapFunction):
+    """Holds the element at ``index`` of its side for ``seconds`` of processing time, and
+    everything behind it, records and watermarks alike."""
+
+    def __init__(self, index: int, seconds: float):
+        self.index, self.seconds, self.seen = index, seconds, 0
 
     def map(self, value):
-        offset_ms, side, text = value
-        delay = self.start + offset_ms / 1000 - time.monotonic()
-        if delay > 0:
-            time.sleep(delay)
-        return side, text
+        if self.seen == self.index:
+            time.sleep(self.seconds)
+        self.seen += 1
+        return value
 
 
 def demo(uuid, age=40, man=1, woman=0):
@@ -53,8 +72,12 @@ def hist(uuid, *ones):
     return historic_message({"uuid": uuid, **{k: int(k in ones) for k in PRODUCT_FIELDS}}, random.Random(uuid))
 
 
-def run_job(demographic, historic, end_ms, extra_flags=()):
-    flags = [f"join.timeout_ms={TIMEOUT_MS}", f"join.state_ttl_ms={TTL_MS}", *extra_flags]
+def run_job(demographic, historic, flags=(), stalls=None):
+    """Each side a list of (record timestamp ms, payload) in arrival order; ``stalls`` maps
+    a side ("demographic", "historic") to a Stall's (index, seconds), and a payload of
+    None is a sentinel that is stalled on and then dropped. Returns the predictions, each
+    with the time it was read, and the dead letters."""
+    flags = [f"join.timeout_ms={TIMEOUT_MS}", *flags]
     cfg = load_config(overrides=parse_set_flags(flags), environ={})
     spec = load_spec(FIXTURES / "model.pmml", FIXTURES / "model.json", cfg.model.threshold)
     env = make_environment(cfg)
@@ -67,24 +90,34 @@ def run_job(demographic, historic, end_ms, extra_flags=()):
     test_settings.set_string("restart-strategy.type", "none")
     env.configure(test_settings)
 
-    # One paced source for both sides, split afterwards: both sides share one clock, so
-    # "arrives 500 ms after the TTL expired" means exactly that.
-    elements = sorted([(ms, 0, to_wire(p)) for ms, p in demographic] + [(ms, 1, to_wire(p)) for ms, p in historic])
-    elements.append((end_ms, 0, SENTINEL))
-    paced = env.from_collection(elements, type_info=Types.TUPLE([Types.INT(), Types.INT(), Types.STRING()])).map(
-        Pace(), output_type=Types.TUPLE([Types.INT(), Types.STRING()]))
-
-    def source(side):
-        return paced.filter(lambda e: e[0] == side and e[1] != SENTINEL).map(lambda e: e[1], output_type=Types.STRING())
+    def source(side, elements):
+        records = [(ms, SENTINEL if payload is None else to_wire(payload)) for ms, payload in elements]
+        stream = env.from_collection(records, type_info=Types.TUPLE([Types.LONG(), Types.STRING()]))
+        stream = stream.assign_timestamps_and_watermarks(
+            event_time(cfg.join.watermarks).with_timestamp_assigner(RecordTimestamp()))
+        if side in (stalls or {}):
+            stream = stream.map(Stall(*stalls[side]), output_type=Types.TUPLE([Types.LONG(), Types.STRING()]))
+        return stream.filter(lambda e: e[1] != SENTINEL).map(lambda e: e[1], output_type=Types.STRING())
 
     # No control messages: the configured model decides every session.
-    outputs = build_decisions(source(0), source(1), source(2), cfg, spec, TOKEN)
+    outputs = build_decisions(source("demographic", demographic), source("historic", historic),
+                              source("control", []), cfg, spec, TOKEN)
     # A prediction's model columns (the Kafka headers) travel as the row's key here.
     labelled = outputs.prediction.map(lambda r: Row(f"{r[2]}:{r[3]}", r[1]), output_type=keyed_row_type())
+    started = time.monotonic()
     with labelled.union(outputs.dead_letter).execute_and_collect() as results:
-        rows = [(row[0], json.loads(row[1])) for row in results]
-    assert {k for k, r in rows if "token" in r} <= {f"{spec.name}:{spec.version}"}, "the model id on a decision"
-    return [r for _, r in rows if "token" in r], [r for _, r in rows if "reason" in r]
+        rows = [(row[0], json.loads(row[1]), time.monotonic() - started) for row in results]
+    assert {k for k, r, _ in rows if "token" in r} <= {f"{spec.name}:{spec.version}"}, "the model id on a decision"
+    for _, r, _ in rows:
+        assert "reason" in r or (set(r) == {"uuid", "value", "token"} and r["token"] == TOKEN)
+    return [(r, at) for _, r, at in rows if "token" in r], [r for _, r, _ in rows if "reason" in r]
+
+
+def values(predictions) -> dict[int, list[int]]:
+    by_uuid: dict[int, list[int]] = {}
+    for p, _ in predictions:
+        by_uuid.setdefault(p["uuid"], []).append(p["value"])
+    return by_uuid
 
 
 def offline_value(scorer, threshold, demographic: bytes | None, historic: bytes | None) -> int:
@@ -102,50 +135,83 @@ def scorer():
     opened.close()
 
 
-def test_join_orders_duplicates_timeouts_and_ttl(scorer):
-    # uuid: what arrives when (ms from start), and what the decision(s) must be made of.
+def test_the_join_decides_from_the_halves_the_timestamps_pair(scorer):
+    # uuid: the halves with their record timestamps, and what the decision must be made of.
     d1, h1 = demo(1, 25, 0, 1), hist(1, "cat36", "u8")
     d2, h2 = demo(2, 60), hist(2, "cat43")
-    d3_old, d3_new, h3 = demo(3, 22, 0, 1), demo(3, 80, 1, 0), hist(3, "cat27", "cat72")
+    d3, h3_old, h3_new = demo(3, 22, 0, 1), hist(3, "cat27"), hist(3, "cat27", "cat72")
     d4 = demo(4, 35, 0, 1)
     h5, d5_late = hist(5, "cat36", "cat43", "u8"), demo(5, 30)
-    d6, h6, d6_again, h6_again = demo(6, 45), hist(6, "cat21"), demo(6, 45), hist(6, "cat36")
-    h7, d7_after_ttl = hist(7, "cat18", "cat36"), demo(7, 50, 0, 1)
-    demographic = [(0, d1), (0, d3_old), (0, d4), (0, d6), (150, b'{"uuid": 8, "age": 300, "man": 1, "woman": 0}'),
-                   (200, d3_new), (300, d2), (2500, d5_late), (7500, d6_again), (7500, d7_after_ttl)]
-    historic = [(0, h2), (0, h5), (0, h7), (100, h1), (150, b"[" * 5000), (300, h6), (400, h3),
-                (7600, h6_again)]
+    d6, h6, d6_again = demo(6, 45), hist(6, "cat21"), demo(6, 50, 0, 1)
+    demographic = [(0, d1), (400, d3), (0, d4), (150, b'{"uuid": 8, "age": 300, "man": 1, "woman": 0}'),
+                   (1800, d2), (0, d6), (100 + TIMEOUT_MS + 1, d5_late), (900, d6_again)]
+    historic = [(300, h2), (100, h5), (200, h3_old), (1000, h1), (150, b"[" * 5000), (300, h6), (300, h3_new)]
     expected_sources = {
-        1: [(d1, h1)],            # demographic first
-        2: [(d2, h2)],            # historic first
-        3: [(d3_new, h3)],        # same side twice: latest wins, one decision
-        4: [(d4, None)],          # only one side ever: timeout decision from what is known
-        5: [(None, h5)],          # other side after the timeout, within TTL: late, dropped
-        6: [(d6, h6), (d6_again, h6_again)],  # the uuid returns after the TTL: a new session
-        7: [(None, h7), (d7_after_ttl, None)],  # second side after the TTL: a new session
+        1: (d1, h1),       # demographic first by timestamp
+        2: (d2, h2),       # historic first by timestamp, 1,500 ms apart: exactly the timeout
+        3: (d3, h3_new),   # same side twice before the other: latest wins, one decision
+        4: (d4, None),     # other side never written: timed out at the end of input
+        5: (None, h5),     # other side written 1 ms beyond the timeout: timed out, the late half dropped
+        6: (d6, h6),       # a half again after the join: dropped, one decision
     }
     rows = [feature_row(parse_demographic(d, 65536).features() if d else None,
-                        parse_historic(h, 65536).features() if h else None)
-            for sessions in expected_sources.values() for d, h in sessions]
+                        parse_historic(h, 65536).features() if h else None) for d, h in expected_sources.values()]
     threshold = statistics.median(scorer.score(r) for r in rows)  # both decisions occur
 
-    predictions, dead = run_job(demographic, historic, end_ms=10500, extra_flags=[f"model.threshold={threshold}"])
+    # Every historic half first (the demographic side held back 2 s), so each case meets its
+    # halves in one known order: the decision must not depend on it.
+    predictions, dead = run_job(demographic, historic, [f"model.threshold={threshold}", *PATIENT],
+                                stalls={"demographic": (0, 2.0)})
 
-    by_uuid: dict[int, list[int]] = {}
-    for p in predictions:
-        assert set(p) == {"uuid", "value", "token"} and p["token"] == TOKEN
-        by_uuid.setdefault(p["uuid"], []).append(p["value"])
-    expected = {uuid: [offline_value(scorer, threshold, d, h) for d, h in sessions]
-                for uuid, sessions in expected_sources.items()}
-    assert {u: sorted(v) for u, v in by_uuid.items()} == {u: sorted(v) for u, v in expected.items()}
+    expected = {uuid: [offline_value(scorer, threshold, d, h)] for uuid, (d, h) in expected_sources.items()}
+    assert values(predictions) == expected
     assert len(set(sum(expected.values(), []))) == 2, "scenario should produce both decisions"
+    assert offline_value(scorer, threshold, d3, h3_old) != expected[3][0], "uuid 3 must tell its versions apart"
     assert sorted(d["reason"] for d in dead) == ["out_of_range", "too_deep"]
     assert {d["source_topic"] for d in dead} == {"topic_demographic", "topic_historic"}
 
 
-def test_timeout_with_safe_default_skips_the_model():
-    predictions, _ = run_job([(0, demo(11)), (0, demo(12))], [(0, hist(12, "cat1"))], end_ms=4500,
-                             extra_flags=["join.on_timeout=default", "model.safe_default=1", "model.threshold=1.0"])
-    values = {p["uuid"]: p["value"] for p in predictions}
-    # threshold 1.0: a scored session is never shown; the timed-out one gets the default 1
-    assert values == {11: 1, 12: 0}
+def test_a_lagging_topic_changes_no_decision():
+    # Every historic half reaches the join 3 s after all demographic ones, twice the timeout
+    # of processing time: by their timestamps 20 sessions are complete (their halves up to
+    # the timeout apart, either way), 10 have the other half beyond the timeout and 10 none.
+    joined = [(u, (u - 100) * 75) for u in range(100, 120)]  # uuid, the other half's offset: 0..1,425 ms
+    joined += [(120, TIMEOUT_MS), (121, -TIMEOUT_MS)]
+    beyond = [(u, (-1) ** u * (TIMEOUT_MS + 1 + (u - 130) * 500)) for u in range(130, 140)]
+    never = range(140, 150)
+    demographic = [(10_000, demo(u)) for u, _ in joined + beyond] + [(10_000, demo(u)) for u in never]
+    historic = [(10_000 + offset, hist(u, "cat1")) for u, offset in sorted(joined + beyond, key=lambda p: p[1])]
+
+    predictions, _ = run_job(demographic, historic, [*TELLING, *PATIENT], stalls={"historic": (0, 3.0)})
+
+    decided = values(predictions)
+    assert decided == {**{u: [0] for u, _ in joined}, **{u: [1] for u, _ in beyond}, **{u: [1] for u in never}}
+    assert Counter(v for vs in decided.values() for v in vs) == {0: 22, 1: 20}
+    first_historic_read = min(at for p, at in predictions if p["uuid"] in dict(joined))
+    assert first_historic_read > 3.0, "the historic side was held back"
+
+
+def test_the_valve_decides_while_the_watermark_stands_still():
+    # The demographic side stops (a pipeline down: its watermark holds) for 8 s before its
+    # input ends; the valve (1 s) decides the waiting session meanwhile, the other is joined.
+    demographic = [(0, demo(40)), (0, demo(41)), (0, None)]
+    historic = [(0, hist(41, "cat1"))]
+    flags = [*TELLING, "join.valve_ms=1000", "join.watermarks.idleness_ms=500", "join.state_ttl_ms=60000"]
+
+    predictions, _ = run_job(demographic, historic, flags, stalls={"demographic": (2, 8.0)})
+
+    assert values(predictions) == {40: [1], 41: [0]}
+    read_at = {p["uuid"]: at for p, at in predictions}
+    assert read_at[40] < read_at[41] + 8.0 - 1.0, "decided by the valve, before the end of input"
+
+
+def test_both_halves_sources_are_aligned_and_the_control_source_has_no_watermarks():
+    cfg = load_config(environ={})
+    marks = cfg.join.watermarks
+    for topic in (cfg.kafka.topics.demographic, cfg.kafka.topics.historic):
+        alignment = source_watermarks(cfg, topic)._j_watermark_strategy.getAlignmentParameters()
+        assert alignment.isEnabled() and alignment.getWatermarkGroup() == "session-halves"
+        assert (alignment.getMaxAllowedWatermarkDrift(), alignment.getUpdateInterval()) == (
+            marks.max_drift_ms, marks.alignment_update_ms)
+    control = source_watermarks(cfg, cfg.kafka.topics.model_control)._j_watermark_strategy
+    assert not control.getAlignmentParameters().isEnabled()

@@ -1,6 +1,12 @@
 """Join edge cases as timed traffic, each with its documented outcome (README,
 "Reliability"): the sessions its uuids make, the halves that decide each session, and
-what it adds to the job's ``sessions_*`` metrics."""
+what it adds to the job's ``sessions_*`` metrics.
+
+The join runs in event time: a deadline passes when records written after it have been
+read on both topics (or one topic, the other idle). So a clock of complete sessions,
+both halves every half second, runs under the cases until the last deadline has passed,
+and every timeout is decided in event time; only the last case, sent after the clock
+stops, waits for the valve, because nothing moves the watermark any more."""
 from __future__ import annotations
 
 import random
@@ -13,12 +19,17 @@ from job.local.traffic import DEMOGRAPHIC, HISTORIC, Message, customers, demogra
 from job.schema import PRODUCT_FIELDS, feature_row
 from tests.reliability.timeline import Step
 
-TIMEOUT_MS, TTL_MS = 2500, 6000
-FLAGS = [f"join.timeout_ms={TIMEOUT_MS}", f"join.state_ttl_ms={TTL_MS}"]
+TIMEOUT_MS, VALVE_MS, TTL_MS = 2500, 3000, 6000
+FLAGS = [f"join.timeout_ms={TIMEOUT_MS}", f"join.valve_ms={VALVE_MS}", f"join.state_ttl_ms={TTL_MS}"]
 # Sent this long after a session's first half, a half finds the session's state expired:
 # the timeout, then the TTL counted from the decision, then a margin for a busy machine.
 AFTER_TTL = (TIMEOUT_MS + TTL_MS) / 1000 + 3.0
 PER_CASE = 5
+TICK = 0.5  # seconds between the clock's sessions
+# The clock runs until the deadline of a half sent at AFTER_TTL has passed, with a margin
+# for the watermark's out-of-orderness bound and its periodic emission.
+CLOCK_S = AFTER_TTL + TIMEOUT_MS / 1000 + 2.0
+CASE_COUNT = 7
 VARIANTS = [(age, *sex) for age in range(18, 91, 4) for sex in ((1, 0), (0, 1), (0, 0))]
 
 Halves = tuple[Optional[dict], Optional[dict]]  # (demographic, historic) customer rows
@@ -45,6 +56,19 @@ def expected_value(halves: Halves, score: Callable[[dict], float], threshold: fl
     demo, hist = halves
     row = feature_row(demographic(demo) if demo else None, historic(hist) if hist else None)
     return decide(score(row), threshold, 0)
+
+
+def event_clock(uuid_base: int, seed: int, seconds: float) -> EdgeCase:
+    """Complete sessions every TICK for ``seconds``: event time keeps moving on both topics."""
+    rng = random.Random(seed)
+    clock = EdgeCase("event time keeps moving", "each session joined")
+    for i, row in enumerate(customers(int(seconds / TICK) + 1, seed, uuid_base)):
+        pair = (Message(DEMOGRAPHIC, row["uuid"], demographic_message(row, rng)),
+                Message(HISTORIC, row["uuid"], historic_message(row, rng)))
+        clock.steps.append(Step(i * TICK, pair))
+        clock.sessions[row["uuid"]] = [(row, row)]
+        clock.metrics.update(sessions_started=1, sessions_joined=1)
+    return clock
 
 
 def edge_cases(uuid_base: int, seed: int, score: Callable[[dict], float], threshold: float) -> list[EdgeCase]:
@@ -86,6 +110,12 @@ def edge_cases(uuid_base: int, seed: int, score: Callable[[dict], float], thresh
         c.sessions[row["uuid"]] = [(row, None), (None, row)]
         c.metrics.update(sessions_started=2, sessions_timed_out=2)
 
+    def pipelines_stop(c, row):
+        half = rng.choice((demo, hist))
+        c.steps.append(Step(CLOCK_S + 1.0, (half(row),)))
+        c.sessions[row["uuid"]] = [(row, None) if half is demo else (None, row)]
+        c.metrics.update(sessions_started=1, sessions_valve=1)
+
     def returning_uuid(c, row):
         later = {**next(rows), "uuid": row["uuid"]}
         c.steps += [Step(0, (demo(row), hist(row))), Step(AFTER_TTL, (hist(later), demo(later)))]
@@ -100,6 +130,8 @@ def edge_cases(uuid_base: int, seed: int, score: Callable[[dict], float], thresh
         case("second half after the state TTL", "two sessions, each decided from its half at the timeout",
              half_after_ttl),
         case("uuid returns after the state TTL", "a new session and a new decision", returning_uuid),
+        event_clock(uuid_base + 500, seed, CLOCK_S),
+        case("both pipelines stop after a half", "decided from that half by the valve", pipelines_stop),
     ]
 
 

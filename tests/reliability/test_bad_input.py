@@ -1,8 +1,9 @@
 """Hostile input and join edge cases through the job on the standalone cluster.
 
 One run feeds the job 1,000 valid sessions with the demo's malformed messages mixed in,
-the fuzz corpus (tests/reliability/corpus.py), and the join edge cases on their schedule
-(edges.py); the tests below each check one promise against that run: no job failure,
+the fuzz corpus (tests/reliability/corpus.py), a few seconds of complete sessions after
+them (so their single halves time out in event time, before the job waits idle), and the
+join edge cases on their schedule (edges.py); the tests below each check one promise against that run: no job failure,
 every rejection dead-lettered with its reason, every accepted message decided, each edge
 case's documented outcome and metric, and the token only where it belongs.
 """
@@ -56,12 +57,15 @@ def run(stack, new_job) -> Run:
     rejected = [(case.payload, reason) for case in bad if (reason := outcome(case)) != ACCEPTED]
     singles = accepted_uuids(fuzz)
     expected = {uuid: 1 for uuid in plan.complete | singles}
-    expected |= {uuid: len(sessions) for case in cases for uuid, sessions in case.sessions.items()}
-    expected_metrics = sum((case.metrics for case in cases), Counter(
+    # After the bulk: event time moves past the deadlines of its single halves.
+    tail = edges.event_clock(uuid_base=75_000_000, seed=9, seconds=edges.TIMEOUT_MS / 1000 + 2.0)
+    timed = [tail, *cases]
+    expected |= {uuid: len(sessions) for case in timed for uuid, sessions in case.sessions.items()}
+    expected_metrics = sum((case.metrics for case in timed), Counter(
         sessions_started=len(plan.complete) + len(singles), sessions_joined=len(plan.complete),
         sessions_timed_out=len(singles), messages_dead_lettered=len(rejected), decisions=sum(expected.values()),
         messages_accepted=2 * len(plan.complete) + len(singles)
-        + sum(len(step.messages) for case in cases for step in case.steps)))
+        + sum(len(step.messages) for case in timed for step in case.steps)))
     checked = {name: expected_metrics[name] for name in JOB_METRICS if name != "decisions_shown"}
 
     job = new_job(*edges.FLAGS)
@@ -69,9 +73,12 @@ def run(stack, new_job) -> Run:
     job.submit()
     bulk = [*(Message(case.side, None, case.payload) for case in fuzz), *plan.messages]
     produce(stack.bootstrap, job.sides(), bulk)
+    send_schedule(stack.bootstrap, job.sides(), tail.steps)
     # The edge cases' timing is relative: start them once the job has read the bulk, so
     # neither source lags the other by the time a case needs ("same half twice": 0.5 s).
-    _settled_metrics(job, {"messages_accepted": len(bulk) - len(rejected), "messages_dead_lettered": len(rejected)})
+    tail_messages = sum(len(step.messages) for step in tail.steps)
+    _settled_metrics(job, {"messages_accepted": len(bulk) - len(rejected) + tail_messages,
+                           "messages_dead_lettered": len(rejected)})
     send_schedule(stack.bootstrap, job.sides(), [step for case in cases for step in case.steps])
     decisions = read_until(predictions, lambda got: _covered(expected, got), idle=30)
     letters = read_until(dead_letters, lambda got: len(got) >= len(rejected), idle=10)
@@ -124,8 +131,9 @@ def test_every_accepted_message_is_decided_once(run):
     assert (run.tally.lost, run.tally.duplicated, run.tally.unexpected) == (0, 0, 0), run.tally
 
 
-@pytest.mark.parametrize("index", range(5), ids=lambda i: f"edge{i}")
+@pytest.mark.parametrize("index", range(edges.CASE_COUNT), ids=lambda i: f"edge{i}")
 def test_join_edge_case_has_its_documented_outcome(run, index):
+    assert len(run.cases) == edges.CASE_COUNT
     case = run.cases[index]
     received = defaultdict(list)
     for body in sorted(run.decisions, key=lambda b: b["_at"]):

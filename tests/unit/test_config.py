@@ -8,7 +8,8 @@ from tests.conftest import FIXTURES
 def test_default_config_loads():
     cfg = load_config(environ={})
     assert cfg.kafka.topics.prediction == "topic_student_prediction"
-    assert cfg.join.state_ttl_ms > cfg.join.timeout_ms
+    assert cfg.join.state_ttl_ms > cfg.join.timeout_ms + cfg.join.valve_ms
+    assert cfg.join.valve_ms > cfg.join.watermarks.idleness_ms
     assert cfg.model.metadata.name == "model.json"
 
 
@@ -52,6 +53,11 @@ def test_security_mistakes_name_the_setting_and_never_the_password(env, message)
     assert "s3cr3t" not in str(err.value)
 
 
+def test_watermark_settings_take_env_overrides():
+    cfg = load_config(environ={"SILOCOMPRO__JOIN__WATERMARKS__IDLENESS_MS": "500", "SILOCOMPRO__JOIN__VALVE_MS": "900"})
+    assert (cfg.join.watermarks.idleness_ms, cfg.join.valve_ms) == (500, 900)
+
+
 def test_flink_properties_keep_their_dotted_keys():
     cfg = load_config(environ={"SILOCOMPRO__FLINK__PROPERTIES__PIPELINE__OBJECT-REUSE": "true"},
                       overrides=parse_set_flags(["flink.properties.execution.buffer-timeout.interval=10ms"]))
@@ -60,7 +66,11 @@ def test_flink_properties_keep_their_dotted_keys():
 
 @pytest.mark.parametrize("flag, message", [
     ("join.timeout_ms=abc", "join.timeout_ms: expected an integer"),
-    ("join.state_ttl_ms=10", "must exceed join.timeout_ms"),
+    ("join.state_ttl_ms=8000", r"join.state_ttl_ms \(8000\) must exceed join.timeout_ms \+ join.valve_ms \(8000\)"),
+    ("join.valve_ms=2000", r"join.valve_ms \(2000\) must exceed join.watermarks.idleness_ms \(2000\)"),
+    ("join.valve_ms=0", "join.valve_ms: expected an integer >= 1"),
+    ("join.watermarks.out_of_orderness_ms=-1", "join.watermarks.out_of_orderness_ms: expected an integer >= 0"),
+    ("join.watermarks.max_drift_ms=fast", "join.watermarks.max_drift_ms: expected an integer"),
     ("join.on_timeout=guess", "join.on_timeout: expected one of score, default"),
     ("model.threshold=1.5", "model.threshold"),
     ("model.safe_default=2", "model.safe_default"),
