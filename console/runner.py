@@ -54,7 +54,7 @@ class Runner:
                 raise ValueError(f"experiment {experiment.id} is {experiment.state}")
             self._stop.clear()
             self.active = experiment.id
-            self.store.set_state(experiment.id, WAITING, "preparing the platform")
+            self.store.set_state(experiment.id, WAITING, WAITING_FOR_JOB)  # what to do, before any work
             self._thread = threading.Thread(target=self._run, args=(experiment,), name=f"experiment-{experiment.id}",
                                             daemon=True)
             self._thread.start()
@@ -95,7 +95,6 @@ class Runner:
         # offline scoring (seconds) is wasted if it never comes.
         platform.connect()
         try:
-            store.set_state(experiment_id, WAITING, WAITING_FOR_JOB)
             platform.wait_for_job(self.job_wait_s, patient=True, stop=self._stop,
                                   notice=lambda message: store.set_state(experiment_id, WAITING,
                                                                          f"{message}: {SUBMIT_HINT}"))
