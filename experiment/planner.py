@@ -309,9 +309,10 @@ def _required_ncp(alpha: float, power: float, sided: Sided) -> float:
 
 
 def _shown(value: Any) -> str:
-    """A refused value as the refusal quotes it: never more than ``SHOWN`` characters."""
-    text = value if isinstance(value, str) else repr(value)
-    return repr(text if len(text) <= SHOWN else text[:SHOWN] + "…") if isinstance(value, str) else text[:SHOWN]
+    """A refused value as the refusal quotes it: never more than ``SHOWN`` characters of it."""
+    if isinstance(value, str):
+        return repr(value if len(value) <= SHOWN else value[:SHOWN] + "…")
+    return repr(value)[:SHOWN]
 
 
 def parse_number(field: str, value: Any) -> float:

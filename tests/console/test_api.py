@@ -22,10 +22,6 @@ def client(tmp_path):
     return app_for(env).test_client()
 
 
-def app_for_client(client):
-    return client.application
-
-
 DESIGN = {"name": "n", "alpha": 0.05, "power": 0.8, "mde": 0.7, "sd": 15, "sided": "2", "treatment_share": 0.5}
 
 
@@ -171,7 +167,7 @@ def test_creation_redirects_and_shows_the_token_once(client, tmp_path):
     assert again.status_code == 200 and token not in again.get_data(as_text=True)
     assert 'id="token-gone"' in again.get_data(as_text=True)
     assert client.get("/").get_data(as_text=True).count('<tr data-id="') == 1  # no second experiment
-    other = app_for_client(client).test_client()  # another browser, without the cookie: nothing either
+    other = client.application.test_client()  # another browser, without the cookie: nothing either
     client.post("/experiments", data=QUICK)
     assert TOKEN_IN_PAGE.search(other.get("/experiments/2/created").get_data(as_text=True)) is None
     for path in ("/", "/experiments/1", "/api/experiments/1", "/experiments/1/sessions.csv",
