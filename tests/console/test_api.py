@@ -274,3 +274,20 @@ def test_start_refuses_at_once_when_the_broker_is_unreachable(tmp_path):
     assert answer.status_code == 409 and f"cannot reach the broker at 127.0.0.1:{closed}" in answer.get_json()["detail"]
     assert "make broker-up" in answer.get_json()["detail"] and "make submit TOKEN=" in answer.get_json()["detail"]
     assert client.get("/api/experiments/1").get_json()["state"] == "created"
+
+
+def test_an_unforeseen_failure_is_a_500_that_names_no_internals(tmp_path, monkeypatch):
+    """The last resort the fuzz test proves unreachable: logged, and answered in the
+    console's format without a traceback."""
+    app = app_for({"SILOCOMPRO_CONSOLE__DATABASE": str(tmp_path / "console.db"),
+                   "SILOCOMPRO_CONSOLE__REPORTS": str(tmp_path / "reports")})
+    app.testing = False  # handled as in production
+    monkeypatch.setattr(app.config["store"], "all", lambda: 1 / 0)
+    monkeypatch.setattr("console.design.resolve", lambda **_: 1 / 0)
+    client = app.test_client()
+    page = client.get("/")
+    assert page.status_code == 500 and 'id="error-page"' in page.get_data(as_text=True)
+    answer = client.post("/api/plan", json=DESIGN)
+    assert answer.status_code == 500 and answer.get_json()["error"] == "internal server error"
+    for text in (page.get_data(as_text=True), answer.get_data(as_text=True)):
+        assert "ZeroDivisionError" not in text and "Traceback" not in text

@@ -54,6 +54,7 @@ def test_a_newcomer_configures_an_experiment_and_watches_it_run(broker, tmp_path
         assert "10,000 customers give 64.6 % power at 0.70 $" in refusal and "80 % needs 14,418" in refusal
     assert "Minimum effect" in seen["fixed_traffic"] and "= 0.59 $" in seen["fixed_traffic"]
     assert seen["copy_fallback"] == "Press Ctrl+C" and seen["start_feedback_ms"] < 2000
+    assert seen["action_error"] == "experiment 1 is done"  # defect 6: an action's refusal showed nothing
     assert all(overflow <= 0 for overflow in seen["overflow"].values()) and len(seen["overflow"]) == 6
     assert seen["decisions"]["wrong_token"] == "0" and seen["sessions"].startswith(seen["planned"])
     assert job.token not in console.output() and job.token not in job.output()

@@ -147,6 +147,12 @@ try {
   await fits(page, 380, "verdict");
   await fits(page, 1280, "verdict");
 
+  // An action the server refuses shows its reason (the API's errors are JSON the page reads).
+  await page.$eval("#start", (b) => { b.hidden = false; });
+  await page.click("#start");
+  await page.waitForFunction(() => document.getElementById("action-error").textContent.includes("is done"));
+  seen.action_error = await text(page, "#action-error");
+
   const csv = await page.evaluate(async () => (await fetch(document.getElementById("csv").href)).text());
   check(csv.startsWith("run_id,uuid,arm,"), "sessions.csv downloads");
   check(!csv.includes(token), "sessions.csv holds no token");
