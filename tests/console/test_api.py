@@ -5,12 +5,15 @@ from __future__ import annotations
 import hashlib
 import html
 import json
+import sqlite3
 import time
+from dataclasses import fields
 
 import pytest
 
 from console.config import load_console
-from experiment import tokens
+from console.store import Store
+from experiment import planner, tokens
 from job.local.jobprocess import free_port
 from tests.console.conftest import QUICK, TOKEN_IN_PAGE, app_for, create
 
@@ -291,3 +294,17 @@ def test_an_unforeseen_failure_is_a_500_that_names_no_internals(tmp_path, monkey
     assert answer.status_code == 500 and answer.get_json()["error"] == "internal server error"
     for text in (page.get_data(as_text=True), answer.get_data(as_text=True)):
         assert "ZeroDivisionError" not in text and "Traceback" not in text
+
+
+def test_a_database_from_before_the_settings_column_still_opens(tmp_path):
+    """Experiments created by an older console keep working: the new columns are added."""
+    path = tmp_path / "console.db"
+    with sqlite3.connect(path) as db:
+        db.execute("CREATE TABLE experiments (id INTEGER PRIMARY KEY AUTOINCREMENT, created_at REAL NOT NULL, "
+                   "plan TEXT NOT NULL, salt TEXT NOT NULL, token_sha256 TEXT NOT NULL, state TEXT NOT NULL, "
+                   "message TEXT NOT NULL DEFAULT '', verdict TEXT)")
+        plan = planner.sample_size(0.05, 0.8, 4.0, 15.0)
+        db.execute("INSERT INTO experiments (created_at, plan, salt, token_sha256, state) VALUES (0, ?, 's', 'd', "
+                   "'created')", (json.dumps({f.name: getattr(plan, f.name) for f in fields(plan)}),))
+    experiment = Store(path).get(1)
+    assert experiment.plan == plan and experiment.settings.name == "experiment 1" and not experiment.archived

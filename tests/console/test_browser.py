@@ -55,10 +55,10 @@ def test_a_newcomer_configures_an_experiment_and_watches_it_run(broker, tmp_path
     assert "Minimum effect" in seen["fixed_traffic"] and "= 0.59 $" in seen["fixed_traffic"]
     assert seen["copy_fallback"] == "Press Ctrl+C" and seen["start_feedback_ms"] < 2000
     assert seen["action_error"] == "experiment 1 is done"  # defect 6: an action's refusal showed nothing
-    assert all(overflow <= 0 for overflow in seen["overflow"].values()) and len(seen["overflow"]) == 6
+    assert all(overflow <= 0 for overflow in seen["overflow"].values()) and len(seen["overflow"]) == 7
     assert seen["decisions"]["wrong_token"] == "0" and seen["sessions"].startswith(seen["planned"])
     assert job.token not in console.output() and job.token not in job.output()
     steps = ["1-form", "2-refused-live", "3-refused-by-server", "4-created", "5-waiting-for-the-job", "6-live",
-             "7-verdict"] + [f"{page}-{width}px" for page in ("form", "created", "verdict") for width in (380, 1280)]
+             "7-verdict"] + [f"{page}-{width}px" for page in ("form", "created", "verdict") for width in (380, 1280)] + ["form-1700px"]
     for step in steps:
         assert (ARTIFACTS / f"{step}.png").stat().st_size > 10_000, step

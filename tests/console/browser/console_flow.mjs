@@ -3,7 +3,7 @@
 // fixed number of customers answered with the effect it detects), creation with its token
 // shown once (a reload neither shows it again nor creates another experiment; Copy falls
 // back to a selection when the clipboard is refused), Start, the live view, the verdict,
-// and polling that stops there. Layout: no horizontal scroll at 1280 px nor at 380 px.
+// and polling that stops there. Layout: no horizontal scroll at 380, 1280 (and 1700) px.
 //
 //   CONSOLE_URL=http://127.0.0.1:PORT TOKEN_FILE=path ARTIFACTS=dir node console_flow.mjs
 //
@@ -14,8 +14,8 @@ import { join } from "node:path";
 import { chromium } from "playwright-core";
 
 const url = process.env.CONSOLE_URL, artifacts = process.env.ARTIFACTS, tokenFile = process.env.TOKEN_FILE;
-const design = { name: "browser test", owner: "qa", alpha: "0.05", power: "0.8", mde: process.env.MDE || "3",
-                 sample_size: "", sd: "15", treatment_share: "0.5" };
+const design = { name: "browser test", owner: "qa", alpha: "0.05", power: "0.8", sample_size: "",
+                 mde: process.env.MDE || "3", sd: "15", treatment_share: "0.5" };
 mkdirSync(artifacts, { recursive: true });
 const seen = { overflow: {} };
 const check = (ok, what) => { if (!ok) throw new Error(`check failed: ${what}`); };
@@ -41,6 +41,7 @@ try {
   check(Number(await page.$eval("#power-curve", (c) => c.dataset.points)) > 10, "the power curve is drawn");
   await shot(page, "1-form");
   await fits(page, 380, "form");
+  await fits(page, 1700, "form");
   await fits(page, 1280, "form");
 
   // All four settings, incoherent: 10,000 customers cannot give 80 % power at 0.70 $.
@@ -67,9 +68,11 @@ try {
   check((await page.getAttribute("#mde", "placeholder")) === "0.59 $", "the solved effect shows in its empty field");
 
   for (const [name, value] of Object.entries(design)) await page.fill(`#${name}`, value);
-  // the plan shown is the one for the last field typed (the page asks after a short pause)
+  // the plan shown is the one for the last field typed (the page asks after a short pause),
+  // with the sample size solved again
   await page.waitForFunction((mde) => !document.getElementById("create").disabled
-                                      && document.getElementById("plan-lines").textContent.includes(`to detect ${mde} $`),
+                                      && document.getElementById("plan-lines").textContent.includes(`to detect ${mde} $`)
+                                      && document.getElementById("plan-solved").textContent.includes("Sample size"),
                              Number(design.mde).toFixed(2));
   seen.planned = await text(page, "#plan-total");
   await Promise.all([page.waitForNavigation(), page.click("#create")]);
