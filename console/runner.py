@@ -28,6 +28,8 @@ from job.config import Config
 from job.model import ModelError
 
 log = logging.getLogger(__name__)
+SUBMIT_HINT = "run `make submit TOKEN=<the token shown at creation>` if the job is not running yet"
+WAITING_FOR_JOB = f"waiting for the job to answer with this experiment's token; {SUBMIT_HINT}"
 TALLY_COUNTS = ("job_decisions", "missing", "after_deadline", "duplicates", "wrong_token", "unreadable")
 
 
@@ -52,7 +54,7 @@ class Runner:
                 raise ValueError(f"experiment {experiment.id} is {experiment.state}")
             self._stop.clear()
             self.active = experiment.id
-            self.store.set_state(experiment.id, WAITING, "preparing the platform")
+            self.store.set_state(experiment.id, WAITING, WAITING_FOR_JOB)  # what to do, before any work
             self._thread = threading.Thread(target=self._run, args=(experiment,), name=f"experiment-{experiment.id}",
                                             daemon=True)
             self._thread.start()
@@ -89,14 +91,18 @@ class Runner:
         run_index = len(store.runs(experiment_id))
         cfg = experiment_config(self.cfg, experiment, run_index)
         platform = Platform(cfg, self.job_cfg, TokenCheck(experiment.token_sha256), remaining, show_progress=False)
-        store.set_state(experiment_id, WAITING, "scoring both models offline for the simulation's ground truth")
-        platform.prepare()
+        # The job's answer first: it is what the user may still have to provide, and the
+        # offline scoring (seconds) is wasted if it never comes.
         platform.connect()
         try:
-            store.set_state(experiment_id, WAITING, "waiting for the job to answer with this experiment's token")
             platform.wait_for_job(self.job_wait_s, patient=True, stop=self._stop,
-                                  notice=lambda message: store.set_state(experiment_id, WAITING, message))
-        except PlatformError:
+                                  notice=lambda message: store.set_state(experiment_id, WAITING,
+                                                                         f"{message}: {SUBMIT_HINT}"))
+            if not self._stop.is_set():
+                store.set_state(experiment_id, WAITING, "the job answers; scoring both models offline for "
+                                                        "the simulation's ground truth")
+                platform.prepare()
+        except (PlatformError, ModelError):
             platform.close()
             raise
         if self._stop.is_set():
@@ -125,12 +131,15 @@ class Runner:
         store, experiment_id = self.store, experiment.id
         store.set_state(experiment_id, ANALYSING, "analysing")
         sessions = store.sessions(experiment_id)
-        result = analysis.analyse(sessions, experiment.plan, srm_threshold=self.cfg.design.srm_p_value)
+        settings = experiment.settings
+        result = analysis.analyse(sessions, experiment.plan, srm_threshold=self.cfg.design.srm_p_value,
+                                  tau=settings.tau, use_cuped=settings.cuped, sequential_stop=settings.sequential)
         runs = store.runs(experiment_id)
         summary = {"analysis": result.as_dict(),
                    "platform": tally_of(runs),
                    "runs": runs, "ground_truth": frame_truth(sessions, self.cfg.response),
-                   "summary_lines": analysis.summary_lines(result),
+                   "settings": settings.as_dict(),
+                   "summary_lines": settings.lines(experiment.plan) + analysis.summary_lines(result),
                    "sessions": len(sessions), "config": settings_of(experiment_config(self.cfg, experiment, 0))}
         report.write(self.reports / str(experiment_id), sessions, result, summary)
         store.set_state(experiment_id, DONE, analysis.verdict_sentence(result), result.verdict)

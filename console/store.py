@@ -19,6 +19,7 @@ from typing import Iterator, Optional
 
 import pandas as pd
 
+from console.design import Settings
 from experiment.planner import Plan
 
 CREATED, WAITING, RUNNING, INTERRUPTED, FAILED, ANALYSING, DONE = (
@@ -29,6 +30,9 @@ STARTABLE = (CREATED, INTERRUPTED, FAILED)
 SESSION_COLUMNS = ("uuid", "arm", "started_at", "decided_at", "decision", "source", "model", "missing_side",
                    "buys_if_shown", "pre_revenue", "revenue", "offline_decision", "baseline_decision")
 
+# Columns added after the first release: a database created before them gets them at start.
+ADDED_COLUMNS = {"settings": "TEXT NOT NULL DEFAULT '{}'", "archived": "INTEGER NOT NULL DEFAULT 0"}
+
 SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS experiments (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -38,7 +42,9 @@ CREATE TABLE IF NOT EXISTS experiments (
     token_sha256 TEXT NOT NULL,
     state TEXT NOT NULL,
     message TEXT NOT NULL DEFAULT '',
-    verdict TEXT
+    verdict TEXT,
+    settings TEXT NOT NULL DEFAULT '{{}}',  -- console.design.Settings as JSON
+    archived INTEGER NOT NULL DEFAULT 0
 );
 CREATE TABLE IF NOT EXISTS runs (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -71,6 +77,8 @@ class Experiment:
     state: str
     message: str
     verdict: Optional[str]
+    settings: Settings
+    archived: bool
 
 
 class Store:
@@ -80,6 +88,10 @@ class Store:
         with self._db() as db:
             db.execute("PRAGMA journal_mode=WAL")
             db.executescript(SCHEMA)
+            have = {row["name"] for row in db.execute("PRAGMA table_info(experiments)")}
+            for column, declaration in ADDED_COLUMNS.items():
+                if column not in have:
+                    db.execute(f"ALTER TABLE experiments ADD COLUMN {column} {declaration}")
 
     @contextmanager
     def _db(self) -> Iterator[sqlite3.Connection]:
@@ -88,13 +100,24 @@ class Store:
             with db:  # one transaction: committed on success, rolled back on error
                 yield db
 
-    def create(self, plan: Plan, salt: str, token_sha256: str) -> int:
+    def create(self, plan: Plan, settings: Settings, salt: str, token_sha256: str) -> int:
         design = {f.name: getattr(plan, f.name) for f in fields(plan)}
         with self._db() as db:
-            cursor = db.execute("INSERT INTO experiments (created_at, plan, salt, token_sha256, state) "
-                                "VALUES (?, ?, ?, ?, ?)", (time.time(), json.dumps(design), salt, token_sha256,
-                                                           CREATED))
+            cursor = db.execute("INSERT INTO experiments (created_at, plan, settings, salt, token_sha256, state) "
+                                "VALUES (?, ?, ?, ?, ?, ?)", (time.time(), json.dumps(design),
+                                                              json.dumps(settings.as_dict()), salt, token_sha256,
+                                                              CREATED))
             return int(cursor.lastrowid)
+
+    def archive(self, experiment_id: int, archived: bool) -> None:
+        with self._db() as db:
+            db.execute("UPDATE experiments SET archived = ? WHERE id = ?", (int(archived), experiment_id))
+
+    def delete(self, experiment_id: int) -> None:
+        """The experiment with its runs and sessions (the caller makes sure none is running)."""
+        with self._db() as db:
+            for table, key in (("sessions", "experiment_id"), ("runs", "experiment_id"), ("experiments", "id")):
+                db.execute(f"DELETE FROM {table} WHERE {key} = ?", (experiment_id,))
 
     def get(self, experiment_id: int) -> Optional[Experiment]:
         with self._db() as db:
@@ -161,5 +184,7 @@ class Store:
 
 
 def _experiment(row: sqlite3.Row) -> Experiment:
+    settings = json.loads(row["settings"])
     return Experiment(row["id"], row["created_at"], Plan(**json.loads(row["plan"])), row["salt"],
-                      row["token_sha256"], row["state"], row["message"], row["verdict"])
+                      row["token_sha256"], row["state"], row["message"], row["verdict"],
+                      Settings(**{"name": f"experiment {row['id']}", **settings}), bool(row["archived"]))

@@ -290,12 +290,16 @@ class Analysis:
 
 
 def analyse(sessions: pd.DataFrame, design: Plan, *, looks: int = 50, tau: float | None = None,
-            srm_threshold: float = 0.001) -> Analysis:
+            srm_threshold: float = 0.001, use_cuped: bool = True, sequential_stop: bool = True) -> Analysis:
     """The experiment's result. The verdict comes from one pre-registered test: at the
     planned horizon, Welch on CUPED-adjusted revenue (plain revenue without a covariate)
     on the first ``design.total`` sessions; before it, only the always-valid mSPRT may end
     the experiment (tau defaults to design.mde), since a fixed-horizon p-value read at an
-    unplanned look has an inflated false-positive rate. A sample ratio mismatch voids it."""
+    unplanned look has an inflated false-positive rate. A sample ratio mismatch voids it.
+
+    The experiment's settings may switch either off before it starts: ``use_cuped=False``
+    tests plain revenue at the horizon, ``sequential_stop=False`` keeps the mSPRT as a
+    report only, so nothing but the planned horizon decides."""
     ordered = _ordered(sessions)
     counts = ordered["arm"].value_counts()
     n_control, n_treatment = int(counts.get("control", 0)), int(counts.get("treatment", 0))
@@ -304,7 +308,8 @@ def analyse(sessions: pd.DataFrame, design: Plan, *, looks: int = 50, tau: float
     horizon = ordered.iloc[: design.total]
     arms = [horizon[horizon["arm"] == arm] for arm in ARMS]
     plain = welch(*(a["revenue"] for a in arms), alpha=design.alpha, sided=design.sided)
-    adjusted = _cuped_at_horizon(horizon, arms, design)
+    adjusted = (_cuped_at_horizon(horizon, arms, design) if use_cuped else
+                Cuped(False, "switched off in the experiment's settings", math.nan, math.nan, None))
 
     tau = design.mde if tau is None else tau
     path = sequential_path(ordered, tau=tau, alpha=design.alpha, sided=design.sided, looks=looks)
@@ -312,7 +317,7 @@ def analyse(sessions: pd.DataFrame, design: Plan, *, looks: int = 50, tau: float
     crossed = path.loc[path["av_p"] < design.alpha, "customers"]
     sequential = Sequential(tau, float(last["av_p"]), float(last["av_lower"]), float(last["av_upper"]),
                             int(crossed.iloc[0]) if len(crossed) else None, path)
-    stopped_early = not reached and sequential.p_value < design.alpha
+    stopped_early = sequential_stop and not reached and sequential.p_value < design.alpha
 
     if reached:
         decided_by = "cuped" if adjusted.applied else "welch"

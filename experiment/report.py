@@ -130,7 +130,7 @@ def write(out: Path, sessions: pd.DataFrame, result: Analysis, summary: dict) ->
 </style></head><body>
 <h1>New targeting vs the original age/sex targeting</h1>
 <p class="verdict">Verdict: {html.escape(result.verdict)}</p>
-<pre>{html.escape(chr(10).join(summary_lines(result)))}</pre>
+<pre>{html.escape(chr(10).join(summary.get("summary_lines") or summary_lines(result)))}</pre>
 <h2>Effect over time</h2>
 <img src="{EFFECT_PNG}" alt="cumulative effect with fixed-horizon and always-valid intervals" width="100%">
 <h2>Arms</h2>

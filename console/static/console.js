@@ -1,41 +1,73 @@
 // The console's pages: the form asks the server's planner on every change (the same rules
-// refuse the same input on submission); the experiment page polls its JSON once a second.
+// refuse the same input on submission) and draws the power curve; the experiment page polls
+// its JSON once a second while the experiment is active, and stops on a final state.
 "use strict";
 
 const $ = (id) => document.getElementById(id);
 const fmt = (n) => (n == null ? "—" : n.toLocaleString("en-US"));
-const money = (n) => (n == null ? "—" : `${n >= 0 ? "+" : ""}${n.toFixed(2)} $`);
 
+// Numbers as experiment/numbers.py prints them: the digits a value needs, not fixed decimals.
+function money(n, signed = false) {
+  if (n == null || !Number.isFinite(n)) return "—";
+  const magnitude = n === 0 ? 0 : Math.floor(Math.log10(Math.abs(n)));
+  const sign = signed && n >= 0 ? "+" : "";
+  if (magnitude < -6 || magnitude >= 9) return `${sign}${n.toExponential(2)} $`;
+  const decimals = Math.max(2, 1 - magnitude);
+  return `${sign}${n.toLocaleString("en-US", { minimumFractionDigits: decimals, maximumFractionDigits: decimals })} $`;
+}
+function percent(p) {
+  if (p == null || !Number.isFinite(p)) return "—";
+  if (!(p > 0 && p < 1)) return `${p * 100} %`;
+  const decimals = Math.max(2 - Math.floor(Math.log10(p * 100)), 1 - Math.floor(Math.log10((1 - p) * 100)), 0);
+  return `${String(Number((p * 100).toFixed(decimals)))} %`;
+}
+
+// Every API answer is JSON, a refusal {"error", "field", "detail"} included.
 async function postJSON(url, body) {
   const response = await fetch(url, { method: "POST", headers: { "Content-Type": "application/json" },
                                       body: JSON.stringify(body || {}) });
-  return { status: response.status, body: await response.json() };
+  let answer;
+  try { answer = await response.json(); } catch (err) { answer = { error: "error", detail: `HTTP ${response.status}` }; }
+  return { status: response.status, body: answer };
 }
 
+const SOLVED = { alpha: (p) => String(Number(p.alpha.toPrecision(3))), power: (p) => percent(p.power),
+                 mde: (p) => money(p.mde), sample_size: (p) => fmt(p.total) };
+
 function initForm(form) {
-  const fields = [...form.querySelectorAll(".field")].map((div) => div.dataset.field);
+  const fields = [...form.querySelectorAll("[data-design]")].map((div) => div.dataset.field);
   const create = $("create");
   let timer = null, asked = 0;
   async function check() {
-    const values = Object.fromEntries(fields.map((name) => [name, $(name).value]));
+    const values = Object.fromEntries([...fields, "sample_unit"].map((name) => [name, $(name).value]));
     const mine = ++asked;
     const { status, body } = await postJSON("/api/plan", values);
     if (mine !== asked) return;  // an older answer arriving late
     for (const name of fields) {
-      const wrong = status === 422 && body.field === name;
-      $(`error-${name}`).textContent = wrong ? body.message : "";
+      const wrong = status !== 200 && body.field === name;
+      $(`error-${name}`).textContent = wrong ? body.detail : "";
       $(name).closest(".field").classList.toggle("invalid", wrong);
+      if (["alpha", "power", "mde", "sample_size"].includes(name)) $(name).placeholder = "solved";
     }
     create.disabled = status !== 200;
+    const warnings = $("plan-warnings");
+    warnings.replaceChildren();
     if (status === 200) {
-      $("plan-total").textContent = fmt(body.plan.total);
-      $("plan-control").textContent = fmt(body.plan.n_control);
-      $("plan-treatment").textContent = fmt(body.plan.n_treatment);
+      const plan = body.plan;
+      $("plan-total").textContent = fmt(plan.total);
+      $("plan-control").textContent = fmt(plan.n_control);
+      $("plan-treatment").textContent = fmt(plan.n_treatment);
       $("plan-time").textContent = body.seconds < 120 ? `${Math.ceil(body.seconds)} s` : `${Math.ceil(body.seconds / 60)} min`;
+      $("plan-solved").textContent = body.solved ? `solved: ${$(body.solved).closest(".field").querySelector("label").firstChild.textContent.trim()} = ${SOLVED[body.solved](plan)}` : "";
+      if (body.solved) $(body.solved).placeholder = SOLVED[body.solved](plan);
+      for (const note of body.warnings) warnings.appendChild(document.createElement("li")).textContent = note;
       $("plan-lines").textContent = body.lines.join("\n");
+      drawPowerCurve($("power-curve"), body.curve, plan);
     } else {
-      for (const id of ["plan-total", "plan-control", "plan-treatment", "plan-time"]) $(id).textContent = "—";
+      for (const id of ["plan-total", "plan-control", "plan-treatment", "plan-time", "plan-solved"]) $(id).textContent = "—";
       $("plan-lines").textContent = "";
+      $("power-curve").replaceChildren();
+      if (!fields.includes(body.field)) $("plan-solved").textContent = body.detail || body.error;
     }
   }
   form.addEventListener("input", () => { clearTimeout(timer); timer = setTimeout(check, 150); });
@@ -43,12 +75,31 @@ function initForm(form) {
   check();
 }
 
+// Copy, or when the browser refuses the clipboard (no permission, not a secure context),
+// select the text and say how to copy it by hand.
 function initCopy() {
   for (const button of document.querySelectorAll("button.copy")) {
     button.addEventListener("click", async () => {
-      await navigator.clipboard.writeText($(button.dataset.copy).textContent);
-      button.textContent = "Copied";
+      const source = $(button.dataset.copy);
+      try {
+        await navigator.clipboard.writeText(source.textContent);
+        button.textContent = "Copied";
+      } catch (err) {
+        const range = document.createRange();
+        range.selectNodeContents(source);
+        const selection = window.getSelection();
+        selection.removeAllRanges();
+        selection.addRange(range);
+        button.textContent = "Press Ctrl+C";
+        $("copy-help").hidden = false;
+      }
     });
+  }
+}
+
+function initConfirm() {
+  for (const form of document.querySelectorAll("form.confirm")) {
+    form.addEventListener("submit", (event) => { if (!window.confirm(form.dataset.confirm)) event.preventDefault(); });
   }
 }
 
@@ -59,6 +110,9 @@ function svg(tag, attrs, parent) {
   if (parent) parent.appendChild(node);
   return node;
 }
+const label = (parent, x, y, text, attrs = {}) => {
+  svg("text", { x, y, "font-size": 11, fill: "#5c6670", ...attrs }, parent).textContent = text;
+};
 
 // A round step for about ``count`` ticks over ``span``: 1, 2 or 5 times a power of ten.
 function niceStep(span, count) {
@@ -66,12 +120,34 @@ function niceStep(span, count) {
   return power * ([1, 2, 5, 10].find((m) => m * power >= raw) || 10);
 }
 
+// Power at the minimum effect against customers, 0 to twice the plan, the plan as a dot.
+function drawPowerCurve(chart, points, plan) {
+  chart.replaceChildren();
+  const W = 480, H = 260, L = 44, R = 12, T = 12, B = 34, last = points[points.length - 1].customers;
+  const x = (c) => L + (W - L - R) * c / last, y = (p) => T + (H - T - B) * (1 - p);
+  svg("rect", { x: L, y: T, width: W - L - R, height: H - T - B, fill: "#fafbfc", stroke: "#d0d4d8" }, chart);
+  for (const p of [0, 0.25, 0.5, 0.75, 1]) {
+    svg("line", { x1: L, x2: W - R, y1: y(p), y2: y(p), stroke: "#eceef0" }, chart);
+    label(chart, L - 5, y(p) + 4, `${p * 100} %`, { "text-anchor": "end" });
+  }
+  const step = niceStep(last, 4);
+  for (let c = 0; c <= last; c += step) label(chart, x(c), H - B + 15, fmt(c), { "text-anchor": "middle" });
+  label(chart, (W + L) / 2, H - 4, "customers (both arms)", { "text-anchor": "middle", fill: "#1d2327" });
+  svg("line", { x1: L, x2: W - R, y1: y(plan.power), y2: y(plan.power), stroke: "#2d6a4f", "stroke-dasharray": "5 4" }, chart);
+  svg("polyline", { points: points.map((p) => `${x(p.customers)},${y(p.power)}`).join(" "), fill: "none",
+                    stroke: "#1d3557", "stroke-width": 2, id: "power-line" }, chart);
+  svg("circle", { cx: x(plan.total), cy: y(plan.achieved_power), r: 4.5, fill: "#c1121f", id: "power-point" }, chart);
+  label(chart, Math.min(x(plan.total) + 8, W - R - 150), y(plan.achieved_power) + 16,
+        `${fmt(plan.total)}: ${percent(plan.achieved_power)} at ${money(plan.mde)}`, { fill: "#c1121f" });
+  chart.dataset.points = String(points.length);
+}
+
 // The cumulative effect and its always-valid band, x from 0 to the planned size. The y
 // range follows the estimate and the latest band, so the first looks' very wide band is
 // clipped instead of flattening everything else.
 function drawChart(chart, path, planned, mde) {
   chart.replaceChildren();
-  const W = 800, H = 320, L = 60, R = 15, T = 15, B = 35;
+  const W = 800, H = 320, L = 70, R = 15, T = 15, B = 35;
   const last = path[path.length - 1] || {};
   const ys = [...path.map((p) => p.diff), last.av_lower, last.av_upper, -mde, 2 * mde, 0].filter((v) => v != null);
   const step = niceStep(Math.max(...ys) - Math.min(...ys), 5);
@@ -81,15 +157,13 @@ function drawChart(chart, path, planned, mde) {
   svg("rect", { x: L, y: T, width: W - L - R, height: H - T - B, fill: "#fafbfc", stroke: "#d0d4d8" }, chart);
   for (let v = lo; v <= hi + step / 2; v += step) {
     svg("line", { x1: L, x2: W - R, y1: y(v), y2: y(v), stroke: "#eceef0" }, chart);
-    svg("text", { x: L - 6, y: y(v) + 4, "text-anchor": "end", "font-size": 11, fill: "#5c6670" }, chart)
-      .textContent = `${v > 0 ? "+" : ""}${Number(v.toFixed(6))} $`;
+    label(chart, L - 6, y(v) + 4, money(Number(v.toPrecision(6)), true), { "text-anchor": "end" });
   }
   for (let i = 0; i <= 4; i++) {
-    const c = planned * i / 4;
     const anchor = i === 0 ? "start" : i === 4 ? "end" : "middle";
-    svg("text", { x: x(c), y: H - B + 16, "text-anchor": anchor, "font-size": 11, fill: "#5c6670" }, chart).textContent = fmt(Math.round(c));
+    label(chart, x(planned * i / 4), H - B + 16, fmt(Math.round(planned * i / 4)), { "text-anchor": anchor });
   }
-  svg("text", { x: (W + L) / 2, y: H - 4, "text-anchor": "middle", "font-size": 12, fill: "#1d2327" }, chart).textContent = "customers analysed";
+  label(chart, (W + L) / 2, H - 4, "customers analysed", { "text-anchor": "middle", "font-size": 12, fill: "#1d2327" });
   const band = path.filter((p) => p.av_lower != null && p.av_upper != null);
   if (band.length > 1) {
     const upper = band.map((p) => `${x(p.customers)},${y(p.av_upper)}`);
@@ -98,8 +172,7 @@ function drawChart(chart, path, planned, mde) {
   }
   svg("line", { x1: L, x2: W - R, y1: y(0), y2: y(0), stroke: "#555", "stroke-width": 1 }, chart);
   svg("line", { x1: L, x2: W - R, y1: y(mde), y2: y(mde), stroke: "#2d6a4f", "stroke-dasharray": "6 4" }, chart);
-  svg("text", { x: W - R - 4, y: y(mde) - 4, "text-anchor": "end", "font-size": 11, fill: "#2d6a4f" }, chart)
-    .textContent = `minimum effect ${mde} $`;
+  label(chart, W - R - 4, y(mde) - 4, `minimum effect ${money(mde)}/customer`, { "text-anchor": "end", fill: "#2d6a4f" });
   const line = path.filter((p) => p.diff != null).map((p) => `${x(p.customers)},${y(p.diff)}`);
   if (line.length > 1) svg("polyline", { points: line.join(" "), fill: "none", stroke: "#111", "stroke-width": 2, id: "effect-line" }, chart);
   chart.dataset.points = String(path.length);
@@ -107,8 +180,10 @@ function drawChart(chart, path, planned, mde) {
 
 function initExperiment(section) {
   const api = section.dataset.api, id = section.dataset.id;
-  let verdictShown = false;
+  let verdictShown = false, timer = null;
+  section.dataset.polls = "0";
   async function refresh() {
+    section.dataset.polls = String(Number(section.dataset.polls) + 1);
     const response = await fetch(api, { cache: "no-store" });
     if (!response.ok) return;
     const e = await response.json(), v = e.live;
@@ -116,6 +191,7 @@ function initExperiment(section) {
     $("state").className = `state ${e.state}`;
     $("message").textContent = e.message;
     $("start").hidden = !e.startable;
+    $("submit-reminder").hidden = !e.startable;
     $("start").textContent = v.recorded > 0 && e.state !== "done" ? "Resume" : "Start";
     $("stop").hidden = !e.stoppable;
     $("analyse").hidden = !(e.startable && v.recorded > 0);
@@ -131,14 +207,15 @@ function initExperiment(section) {
     $("unreadable").textContent = fmt(e.tally.unreadable);
     const srm = $("srm");
     if (v.srm) {
-      srm.textContent = `${(100 * v.srm.observed_share).toFixed(2)}% treatment vs ${(100 * v.srm.expected_share).toFixed(0)}% planned, `
+      srm.textContent = `${percent(v.srm.observed_share)} treatment vs ${percent(v.srm.expected_share)} planned, `
         + `p = ${v.srm.p_value.toPrecision(3)}: ${v.srm.mismatch ? "MISMATCH" : "ok"}`;
       srm.className = `srm ${v.srm.mismatch ? "mismatch" : "ok"}`;
     }
     if (v.effect) {
-      $("effect").textContent = money(v.effect.diff);
-      $("effect-ci").textContent = `always-valid interval [${money(v.effect.av_lower)}, ${money(v.effect.av_upper)}], `
-        + `p = ${v.effect.av_p == null ? "—" : v.effect.av_p.toPrecision(3)}${v.effect.crossed ? " (significant: safe to stop)" : ""}`;
+      $("effect").textContent = money(v.effect.diff, true);
+      $("effect-ci").textContent = `always-valid ${percent(1 - e.plan.alpha)} interval [${money(v.effect.av_lower, true)}, ${money(v.effect.av_upper, true)}], `
+        + `p = ${v.effect.av_p == null ? "—" : v.effect.av_p.toPrecision(3)}`
+        + (v.effect.crossed && e.settings.sequential ? " (significant: safe to stop)" : "");
     }
     drawChart($("chart"), v.path, v.planned, e.plan.mde);
     if (e.report && !verdictShown) {
@@ -150,22 +227,29 @@ function initExperiment(section) {
       $("effect-png").src = `/experiments/${id}/report/effect.png?v=${stamp}`;
       $("arms-png").src = `/experiments/${id}/report/arms.png?v=${stamp}`;
     }
+    if (e.final) stopPolling();
+  }
+  function stopPolling() { clearInterval(timer); timer = null; section.dataset.polling = "stopped"; }
+  function poll() {
+    if (timer === null) timer = setInterval(refresh, 1000);
+    section.dataset.polling = "on";
+    refresh();
   }
   for (const button of section.querySelectorAll("button[data-action]")) {
     button.addEventListener("click", async () => {
       button.disabled = true;
       const { status, body } = await postJSON(`/api/experiments/${id}/${button.dataset.action}`);
-      $("action-error").textContent = status >= 400 ? body.error : "";
+      $("action-error").textContent = status >= 400 ? body.detail || body.error : "";
       button.disabled = false;
-      refresh();
+      poll();
     });
   }
-  refresh();
-  setInterval(refresh, 1000);
+  poll();
 }
 
 document.addEventListener("DOMContentLoaded", () => {
   if ($("design")) initForm($("design"));
   if ($("experiment")) initExperiment($("experiment"));
   initCopy();
+  initConfirm();
 });

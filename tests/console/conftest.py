@@ -2,6 +2,7 @@
 process, a private tansu broker, and a responder that answers like the job would."""
 from __future__ import annotations
 
+import http.cookiejar
 import json
 import os
 import re
@@ -31,7 +32,8 @@ from tests.e2e.conftest import broker  # noqa: F401  (the session's private brok
 TOKEN_IN_PAGE = re.compile(r'<code id="token">([0-9a-f]{32})</code>')
 ARTIFACTS = REPO / "artifacts" / "console"
 # A design small enough to run in seconds: a 4 $ effect at sd 15 needs about 440 customers.
-QUICK = {"alpha": "0.05", "power": "0.8", "mde": "4", "sd": "15", "sided": "2", "treatment_share": "0.5"}
+QUICK = {"name": "quick", "alpha": "0.05", "power": "0.8", "mde": "4", "sd": "15", "sided": "2",
+         "treatment_share": "0.5", "cuped": "on", "sequential": "on"}
 
 
 def console_env(bootstrap: str, topics: dict[str, str], workdir: Path, rate: int = 150,
@@ -65,10 +67,10 @@ def new_topics(bootstrap: str) -> dict[str, str]:
 
 
 def create(client, **fields: str) -> tuple[int, str]:
-    """Submit the form; the new experiment's id and the token its page showed."""
+    """Submit the form and follow its redirect; the new experiment's id and the token its page showed."""
     response = client.post("/experiments", data={**QUICK, **fields})
-    assert response.status_code == 201, response.get_data(as_text=True)
-    page = response.get_data(as_text=True)
+    assert response.status_code == 303, response.get_data(as_text=True)
+    page = client.get(response.headers["Location"]).get_data(as_text=True)
     experiment_id = int(re.search(r"Experiment (\d+) created", page).group(1))
     return experiment_id, TOKEN_IN_PAGE.search(page).group(1)
 
@@ -126,10 +128,13 @@ class ConsoleProcess:
             self.proc = subprocess.Popen([sys.executable, "-m", "console", "--port", str(self.port)], cwd=REPO,
                                          env={**os.environ, **env}, stdout=out, stderr=subprocess.STDOUT)
         wait_for_port("127.0.0.1", self.port, 60, "the console", log)
+        # a browser's cookies: the creation's redirect shows the token to the client that posted
+        self.opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()))
 
     def post(self, path: str, form: dict[str, str]) -> str:
+        """The page a form post ends on, redirects followed."""
         data = urllib.parse.urlencode(form).encode()
-        with urllib.request.urlopen(urllib.request.Request(self.url + path, data=data), timeout=30) as response:
+        with self.opener.open(urllib.request.Request(self.url + path, data=data), timeout=30) as response:
             return response.read().decode()
 
     def get_json(self, path: str) -> dict:

@@ -14,7 +14,7 @@ from tests.console.conftest import QUICK, ConsoleProcess, Responder, app_for, co
 
 def test_wrong_token_predictions_are_ignored_and_counted(env, broker, topics):
     client = app_for(env).test_client()
-    experiment_id, token = create(client)
+    experiment_id, token = create(client, cuped="", sequential="")  # both recorded, both honoured
     responder = Responder(broker, topics, lambda uuid: token if uuid % 5 else "not-the-token")
     try:
         assert client.post(f"/api/experiments/{experiment_id}/start").status_code == 202
@@ -32,14 +32,22 @@ def test_wrong_token_predictions_are_ignored_and_counted(env, broker, topics):
     assert body["live"]["decisions"]["missing"] == sum(1 for u in treated if answered[u] != token) > 0
     assert all(s["source"] == "job" for s in sessions if s["arm"] == TREATMENT and answered[s["uuid"]] == token)
     assert body["verdict"] and body["report"]["lines"][-1].startswith("verdict")
+    lines = "\n".join(body["report"]["lines"])
+    assert "CUPED off, sequential testing off (fixed horizon only)" in lines
+    assert "not applied: switched off in the experiment's settings" in lines and "Welch on CUPED" not in lines
     for name in body["report"]["files"]:
         assert client.get(f"/experiments/{experiment_id}/report/{name}").status_code == 200
 
 
 def test_start_without_a_job_fails_with_a_message_and_can_be_retried(env):
+    """Defect 8: Start scored both models (~12 s) before looking for the job. Now the page
+    says within 2 s that it waits for the job's answer and what to run."""
     client = app_for({**env, "SILOCOMPRO_CONSOLE__JOB_WAIT_S": "3"}).test_client()
     experiment_id, _ = create(client)
+    started = time.monotonic()
     assert client.post(f"/api/experiments/{experiment_id}/start").status_code == 202
+    waiting = wait_for(client, experiment_id, lambda b: "make submit TOKEN=" in b["message"], timeout=2)
+    assert waiting["state"] == "waiting" and time.monotonic() - started < 2
     body = wait_for(client, experiment_id, lambda b: b["state"] == "failed", timeout=60)
     assert body["message"].startswith("no decision from the job on console_prediction_")
     assert body["startable"] and body["live"]["recorded"] == 0
