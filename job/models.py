@@ -62,10 +62,6 @@ def publish(cfg: Config, message: control.ControlMessage, wait: float) -> int:
     from job.local.traffic import TopicReader
 
     topics = cfg.kafka.topics
-    problem = preflight.kafka_problem(cfg.kafka, (topics.model_control, topics.model_status))
-    if problem:
-        print(f"error: {problem}", file=sys.stderr)
-        return REFUSED
     status = TopicReader(cfg.kafka.bootstrap_servers, topics.model_status, from_end=True,
                          extra=cfg.kafka.security.librdkafka())
     try:
@@ -176,6 +172,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         cfg = load_config(overrides=parse_set_flags(args.set))
+        topics = cfg.kafka.topics
+        problem = preflight.kafka_problem(cfg.kafka, (topics.model_control, topics.model_status))
+        if problem:
+            print(f"error: {problem}", file=sys.stderr)
+            return REFUSED
         if args.command == "list":
             return list_models(cfg, args.idle)
         if args.command == "push":

@@ -1,5 +1,5 @@
 """The console against real parts: its Flask app in-process or `python -m console` as a
-process, a private tansu broker, and a responder that answers like the job would."""
+process, a private Apache Kafka broker, and a responder that answers like the job would."""
 from __future__ import annotations
 
 import http.cookiejar
