@@ -91,6 +91,7 @@ def render_config() -> None:
         "PYTHONPATH": worker_pythonpath(),
         "RUN": str(processes.RUN_DIR.resolve()),
         **{k: str(v) for k, v in ports().items()},
+        "TM_RPC_PORTS": f"{ports()['TM_RPC_PORT']}-{ports()['TM_RPC_PORT'] + 4}",
     }
     text = (REPO_ROOT / "flink-conf.yaml").read_text()
     for name, value in values.items():
@@ -137,8 +138,11 @@ class FlinkRest:
         return self.call(f"/jobs/{job_id}")
 
     def restarts(self, job_id: str) -> int:
-        values = self.call(f"/jobs/{job_id}/metrics?get=numRestarts")
-        return int(values[0]["value"]) if values else 0
+        """Failures the job restarted from: its exception history, one entry per failover.
+        (On Flink 2.2 the numRestarts metric stayed 0 after a TaskManager loss that the
+        job recovered from by a region failover.)"""
+        history = self.call(f"/jobs/{job_id}/exceptions").get("exceptionHistory", {})
+        return len(history.get("entries", []))
 
     def metrics(self, job_id: str, names: tuple[str, ...]) -> dict[str, float]:
         """The job's user metrics called ``names``, summed over operators and subtasks.
@@ -231,13 +235,29 @@ def taskmanager_pids() -> list[int]:
     return pids
 
 
-def kill_taskmanager() -> list[int]:
-    """SIGKILL every TaskManager of this cluster: a crash, no shutdown hooks, no goodbye
-    to the JobManager, which finds out through missed heartbeats."""
+def kill_taskmanager(oldest: bool = False) -> list[int]:
+    """SIGKILL the TaskManagers of this cluster (``oldest``: all but the one started last,
+    the spare): a crash, no shutdown hooks, no goodbye to the JobManager."""
     pids = taskmanager_pids()
+    if oldest:
+        pids = pids[:-1]
     for pid in pids:
         os.kill(pid, signal.SIGKILL)
     return pids
+
+
+def start_taskmanager(timeout: float = 60) -> None:
+    """Start one more TaskManager and wait until it has registered: a standby, so that a
+    job that loses its TaskManager restarts on it at once. (Without one, Flink 2.2 retries
+    the restart at every backoff step while a replacement starts, each attempt failing with
+    "Could not acquire the minimum required resources".)"""
+    registered = rest("/overview")["taskmanagers"]
+    _script("taskmanager.sh", "start")
+    deadline = time.monotonic() + timeout
+    while rest("/overview")["taskmanagers"] <= registered:
+        if time.monotonic() > deadline:
+            raise SystemExit(f"the new TaskManager did not register within {timeout:.0f} s; see {FLINK_DIR / 'log'}")
+        time.sleep(0.3)
 
 
 def one_job(job: str | None) -> str:
@@ -314,6 +334,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--job", default=None, help="stop/metrics: job id or name (default: the configured job name)")
     parser.add_argument("--replace", action="store_true",
                         help="submit: cancel an active job of the same name first (make submit does)")
+    parser.add_argument("--oldest", action="store_true",
+                        help="kill-taskmanager: spare the TaskManager started last (a standby)")
     parser.epilog = "submit: arguments for job/main.py follow a --"
     # Split at "--" by hand: an argparse.REMAINDER positional would also swallow the
     # options after the action (--from-savepoint, --job) and hand them to job/main.py.
@@ -334,10 +356,10 @@ def main(argv: list[str] | None = None) -> int:
     elif args.action == "metrics":
         print(json.dumps(job_metrics(args.job), indent=2))
     elif args.action == "kill-taskmanager":
-        print(f"killed TaskManager pid(s) {kill_taskmanager() or 'none: none was running'}")
+        print(f"killed TaskManager pid(s) {kill_taskmanager(args.oldest) or 'none: none was running'}")
     elif args.action == "start-taskmanager":
-        _script("taskmanager.sh", "start")
-        print("TaskManager started")
+        start_taskmanager()
+        print("TaskManager started and registered")
     else:
         try:
             jobs = running_jobs()

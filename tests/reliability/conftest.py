@@ -28,6 +28,7 @@ from tests.reliability.accounting import Row, format_table
 REPO = Path(__file__).resolve().parents[2]
 TOKEN = "rel-" + uuidlib.uuid4().hex
 ROWS: list[Row] = []
+NOTES: list[str] = []  # measured figures a scenario reports beside its row (latencies)
 # A killed TaskManager is noticed after two failed heartbeat RPCs, ~2 s, instead of the
 # 50 s heartbeat timeout; REST metric values are at most half a second old.
 TEST_CLUSTER = """
@@ -174,3 +175,5 @@ def pytest_terminal_summary(terminalreporter):
     if ROWS:
         terminalreporter.section("reliability")
         terminalreporter.write_line(format_table(ROWS))
+        for note in NOTES:
+            terminalreporter.write_line(note)
