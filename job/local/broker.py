@@ -46,7 +46,26 @@ def create_topics(bootstrap: str, topics: list[str], partitions: int = DEFAULT_P
         return []
     for future in admin.create_topics([NewTopic(t, partitions, 1) for t in wanted]).values():
         future.result(timeout=30)
+    _wait_for_leaders(admin, wanted)
     return wanted
+
+
+def _wait_for_leaders(admin, topics: list[str], seconds: float = 30) -> None:
+    """Until every partition of ``topics`` has a leader: Kafka acknowledges a new topic
+    before the broker has taken the lead of its partitions, and a client asking for
+    offsets in between gets NOT_LEADER_FOR_PARTITION."""
+    import time
+
+    deadline = time.monotonic() + seconds
+    while True:
+        found = admin.list_topics(timeout=10).topics
+        pending = [t for t in topics if t not in found or found[t].error is not None or not found[t].partitions
+                   or any(p.leader < 0 for p in found[t].partitions.values())]
+        if not pending:
+            return
+        if time.monotonic() > deadline:
+            raise SystemExit(f"topics {', '.join(pending)} have no partition leader {seconds:.0f} s after creation")
+        time.sleep(0.1)
 
 
 def create_job_topics(bootstrap: str, topics: Mapping[str, str], partitions: int = DEFAULT_PARTITIONS,

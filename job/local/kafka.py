@@ -127,7 +127,8 @@ def classpath() -> str:
 
 
 def cluster_id() -> str:
-    """A Kafka cluster id: 16 random bytes in URL-safe base64, as `kafka-storage random-uuid` prints."""
+    """A Kafka cluster id: 16 random bytes in URL-safe base64, as `kafka-storage random-uuid`
+    prints. It may start with "-", so it is passed as ``--cluster-id=...``."""
     return base64.urlsafe_b64encode(uuidlib.uuid4().bytes).decode().rstrip("=")
 
 
@@ -189,7 +190,7 @@ class KafkaNode:
         if (self.data / "meta.properties").exists():
             return
         users = self.sasl_ssl.format_arguments() if self.sasl_ssl else []
-        result = subprocess.run(self.command("kafka.tools.StorageTool", "format", "-t", cluster_id(),
+        result = subprocess.run(self.command("kafka.tools.StorageTool", "format", f"--cluster-id={cluster_id()}",
                                              "-c", str(config), *users),
                                 capture_output=True, text=True)
         if result.returncode:

@@ -212,9 +212,24 @@ class TopicReader:
                                   "enable.auto.commit": False, "fetch.wait.max.ms": 10,
                                   "isolation.level": "read_committed", **(extra or {})})
         partitions = self.consumer.list_topics(topic, timeout=10).topics[topic].partitions
-        starts = {p: self.consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1] if from_end else 0
-                  for p in partitions}
+        starts = {p: self._end(TopicPartition(topic, p)) if from_end else 0 for p in partitions}
         self.consumer.assign([TopicPartition(topic, p, offset) for p, offset in starts.items()])
+
+    def _end(self, partition, seconds: float = 30) -> int:
+        """A partition's end offset; a partition whose leader is still being elected (a
+        topic just created, a broker just restarted) answers a retriable error first."""
+        from confluent_kafka import KafkaError, KafkaException
+
+        electing = {KafkaError.NOT_LEADER_FOR_PARTITION, KafkaError.LEADER_NOT_AVAILABLE,
+                    KafkaError.UNKNOWN_TOPIC_OR_PART}
+        deadline = time.monotonic() + seconds
+        while True:
+            try:
+                return self.consumer.get_watermark_offsets(partition, timeout=10)[1]
+            except KafkaException as err:
+                if err.args[0].code() not in electing or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.2)
 
     def poll(self, seconds: float) -> list:
         """Messages that arrive within ``seconds``, with their receive time."""

@@ -50,7 +50,7 @@ def serving(job) -> None:
     reader = job.reader("prediction", from_end=True)
     try:
         sides = {"demographic": job.topics["demographic"], "historic": job.topics["historic"]}
-        assert wait_for_answer(job.bootstrap, sides, reader, uuid=1, timeout=120) is not None, job.output()[-3000:]
+        assert wait_for_answer(job.bootstrap, sides, reader, uuid=1, timeout=300) is not None, job.output()[-3000:]
     finally:
         reader.close()
 
