@@ -107,7 +107,7 @@ def test_swap_under_load_loses_no_session_and_a_rejected_model_changes_nothing(n
     serving(job)
     plan = plan_sessions(customers(10_000, seed=7, uuid_base=70_000_000), seed=7)
     predictions, status = job.reader("prediction"), job.reader("model_status")
-    sender = threading.Thread(target=job.send, args=(plan, 1200))  # 20,000 messages over ~17 s
+    sender = threading.Thread(target=job.send, args=(plan, 600))  # 20,000 messages over ~34 s: the swap lands inside
     sender.start()
     try:
         time.sleep(3)
