@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import time
 from typing import Mapping, Optional
 
 from job.config import BOOTSTRAP_ENV, load_config
@@ -54,8 +55,6 @@ def _wait_for_leaders(admin, topics: list[str], seconds: float = 30) -> None:
     """Until every partition of ``topics`` has a leader: Kafka acknowledges a new topic
     before the broker has taken the lead of its partitions, and a client asking for
     offsets in between gets NOT_LEADER_FOR_PARTITION."""
-    import time
-
     deadline = time.monotonic() + seconds
     while True:
         found = admin.list_topics(timeout=10).topics

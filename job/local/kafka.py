@@ -145,6 +145,7 @@ class KafkaNode:
     advertise: Optional[str] = None
     sasl_ssl: Optional[SaslSsl] = None
     extra: Mapping[str, str] = field(default_factory=dict)
+    process: Optional[subprocess.Popen] = field(default=None, init=False, repr=False)  # when started without a name
 
     @property
     def bootstrap(self) -> str:
@@ -237,11 +238,10 @@ class KafkaNode:
 
     def stop(self, timeout: float = 30) -> None:
         """SIGTERM, a clean shutdown (the log is flushed and closed), SIGKILL after ``timeout``."""
-        process = getattr(self, "process", None)
-        if process is not None and process.poll() is None:
-            process.terminate()
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
             try:
-                process.wait(timeout)
+                self.process.wait(timeout)
             except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+                self.process.kill()
+                self.process.wait()

@@ -10,6 +10,7 @@ password and the experiment token appear in no log, no Flink REST answer, no dea
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import time
@@ -20,7 +21,7 @@ import pytest
 from job.config import load_config
 from job.local.jobprocess import PrivateBroker
 from job.local.kafka import SaslSsl
-from job.local.traffic import customers, plan_sessions, produce
+from job.local.traffic import TopicReader, customers, plan_sessions, produce
 from tests.reliability.accounting import decisions_by_uuid, tally
 from tests.reliability.conftest import REPO, TOKEN
 from tests.reliability.timeline import read_until
@@ -70,8 +71,6 @@ def tool(module: str, *args: str, env: dict, timeout: float = 120) -> tuple[subp
 
 
 def _base_env() -> dict:
-    import os
-
     return {k: v for k, v in os.environ.items() if not k.startswith("SILOCOMPRO")} | {"SILOCOMPRO_TOKEN": TOKEN}
 
 
@@ -88,9 +87,8 @@ def test_model_cli_and_platform_connect_with_credentials_from_the_environment(ru
     assert listed.returncode == 0, listed.stdout
     assert PASSWORD not in listed.stdout
 
-    from experiment.platform import Platform  # noqa: F401  (imported where the console imports it)
-    from job.local.traffic import TopicReader
-
+    # The experiment platform (and so the console) reads predictions exactly like this:
+    # a TopicReader with the security section's librdkafka settings.
     cfg = load_config(environ=env, overrides={f"kafka.topics.{r}": n for r, n in run["job"].topics.items()})
     reader = TopicReader(cfg.kafka.bootstrap_servers, cfg.kafka.topics.prediction, extra=run["client"])
     try:
