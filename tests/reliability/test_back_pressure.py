@@ -25,7 +25,10 @@ from tests.reliability.timeline import Background, as_stream, read_until
 pytestmark = pytest.mark.slow
 
 SESSIONS, RATE = 5000, 400  # 10,000 messages: 25 s of traffic
-CUT_AT, OUTAGE = 3.0, 25.0
+# The cut comes once the sink has taken this many decisions (at least CUT_AT s in): a fresh
+# job on a busy machine may need longer than CUT_AT to get going, and a cut before the sink
+# writes anything would test nothing.
+CUT_AT, CUT_AFTER_DECISIONS, OUTAGE = 3.0, 300, 25.0
 # ~150 decisions fill it: the sink blocks ~1.5 s into the outage instead of ~40 s.
 SINK_BUFFER = ["kafka.sink_properties.buffer.memory=16384", "kafka.sink_properties.batch.size=1024"]
 
@@ -65,16 +68,21 @@ def run(stack, new_job, sink_broker) -> Run:
     vertices = stack.flink.job(job.id)["vertices"]
     sources = [v["id"] for v in vertices if v["name"].startswith("Source:")]
     join = [v["id"] for v in vertices if v["name"].startswith("join sessions")]
+    sinks = [v["id"] for v in vertices if "prediction[" in v["name"] and "Writer" in v["name"]]  # chained after scoring
+    assert sinks, [v["name"] for v in vertices]
     stream = as_stream(plan.messages, seed=31)
     sender = Background(lambda: produce(stack.bootstrap, job.sides(), stream, rate=RATE))
-    started = time.monotonic()
     sender.start()
 
     time.sleep(CUT_AT)
+    _wait_for(lambda: _subtask_total(stack.flink, job.id, sinks, "read-records") >= CUT_AFTER_DECISIONS, 120,
+              f"the scoring and prediction sink never took {CUT_AFTER_DECISIONS} sessions")
+    assert proxy.connections > 0, "the sink reaches its broker without the proxy: the cut would test nothing"
+    cut_at = time.monotonic()
     before = _subtask_total(stack.flink, job.id, sources, "accumulated-backpressured-time")
     proxy.cut()
     join_input = []
-    while time.monotonic() < started + CUT_AT + OUTAGE:
+    while time.monotonic() < cut_at + OUTAGE:
         join_input.append(_subtask_total(stack.flink, job.id, join, "read-records"))
         time.sleep(1)
     during = _subtask_total(stack.flink, job.id, sources, "accumulated-backpressured-time") - before
@@ -94,6 +102,13 @@ def _subtask_total(flink, job_id: str, vertices: list[str], metric: str) -> int:
     """A running total the REST API keeps per subtask (records read, ms back-pressured)."""
     return sum(subtask["metrics"][metric]
                for vertex in vertices for subtask in flink.call(f"/jobs/{job_id}/vertices/{vertex}")["subtasks"])
+
+
+def _wait_for(condition, timeout: float, failure: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, failure
+        time.sleep(0.5)
 
 
 def longest_run(values: list[int]) -> int:
