@@ -5,7 +5,7 @@ from collections import Counter
 
 import pytest
 
-from job.local.traffic import collect_predictions, customers, plan_sessions
+from job.local.traffic import collect_predictions, customers, plan_sessions, wait_for_answer
 from tests.e2e.conftest import TOKEN
 
 pytestmark = pytest.mark.slow
@@ -51,14 +51,28 @@ def test_one_decision_per_complete_session_and_every_malformed_dead_lettered(new
         assert TOKEN not in json.dumps(letter)
 
 
+# The timeout's safe default marks a decision from one half (1); a scored session is never
+# shown at threshold 1 (0): every decision says whether it saw both halves.
+HALF_ONLY_SHOWS = ("join.on_timeout=default", "model.safe_default=1", "model.threshold=1.0")
+
+
+def assert_joined_by_timestamps(found: dict, plan) -> None:
+    """One decision per session; every complete session from both halves (0), every
+    incomplete one from its half (1)."""
+    assert {u: len(v) for u, v in found.items() if len(v) != 1} == {}, "one decision per session"
+    values = {u: v[0][1]["value"] for u, v in found.items()}
+    half_only = sorted(u for u in plan.complete if values.get(u) == 1)
+    assert (len(half_only), Counter(values[u] for u in plan.incomplete if u in values)) == (0, {1: len(plan.incomplete)})
+    assert set(values) == plan.complete | plan.incomplete
+
+
 def test_a_backlog_is_decided_by_the_record_timestamps(new_job):
     """10,000 sessions written before the job starts, each session's halves one after the
     other, 5 % with one half only. Catching up, the job reads the two topics at different
     speeds (the historic parse is the slower), yet by their timestamps every complete
     session's halves are milliseconds apart: all of them must be joined, and every
-    incomplete one decided from its half. The timeout's safe default marks a decision
-    from one half (1); a scored session is never shown at threshold 1 (0)."""
-    job = new_job("join.on_timeout=default", "model.safe_default=1", "model.threshold=1.0")
+    incomplete one decided from its half."""
+    job = new_job(*HALF_ONLY_SHOWS)
     plan = plan_sessions(customers(10_000, seed=4, uuid_base=30_000_000), seed=4, incomplete_share=0.05, paired=True)
     predictions = job.reader("prediction")
     job.send(plan)
@@ -67,9 +81,22 @@ def test_a_backlog_is_decided_by_the_record_timestamps(new_job):
         found = collect_predictions(predictions, plan.complete | plan.incomplete, timeout=180)  # start-up too
     finally:
         predictions.close()
+    assert_joined_by_timestamps(found, plan)
 
-    assert {u: len(v) for u, v in found.items() if len(v) != 1} == {}, "one decision per session"
-    values = {u: v[0][1]["value"] for u, v in found.items()}
-    half_only = sorted(u for u in plan.complete if values.get(u) == 1)
-    assert (len(half_only), Counter(values[u] for u in plan.incomplete if u in values)) == (0, {1: len(plan.incomplete)})
-    assert set(values) == plan.complete | plan.incomplete
+
+def test_live_traffic_at_300_sessions_per_second_is_decided_from_both_halves(new_job):
+    """A running job, 6,000 sessions at 300/s as the enrichment pipelines write them (each
+    session's halves back to back, 5 % with one half only): not one complete session may
+    be decided from one half, whether or not the job keeps up on this machine."""
+    job = new_job(*HALF_ONLY_SHOWS)
+    plan = plan_sessions(customers(6_000, seed=5, uuid_base=40_000_000), seed=5, incomplete_share=0.05, paired=True)
+    predictions = job.reader("prediction")
+    job.launch()
+    try:
+        sides = {"demographic": job.topics["demographic"], "historic": job.topics["historic"]}
+        assert wait_for_answer(job.bootstrap, sides, predictions, 9_000_000_000_000, timeout=180) is not None
+        job.send(plan, rate=300 * len(plan.messages) / len(plan.complete | plan.incomplete))
+        found = collect_predictions(predictions, plan.complete | plan.incomplete, timeout=60)
+    finally:
+        predictions.close()
+    assert_joined_by_timestamps(found, plan)

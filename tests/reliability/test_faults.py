@@ -8,6 +8,11 @@ restores, and nothing else: every duplicate must have been first decided between
 checkpoint and the kill. A savepoint is a clean cut for the input, but join timeouts that
 fire while the job stops are decided again after the resume, from the restored timers:
 those few duplicates must have been first decided while `make stop` ran.
+
+The join's timeout decides a session from one half with the safe default 1, and the
+threshold 1 never shows a scored session (0), so every decision says whether it saw both
+halves: across the crash, the recovery's catch-up and the resume, no complete session may
+be decided from one half.
 """
 from __future__ import annotations
 
@@ -39,6 +44,7 @@ class Run:
     sending_at_kill: bool
     sending_at_stop: bool
     windows: dict[str, tuple[float, float]]  # where duplicates may come from
+    complete: set[int]  # sessions with both halves sent; the others have one
     restarts: list[int]
     restored: dict
     savepoint: str
@@ -49,7 +55,8 @@ class Run:
 def run(stack, new_job) -> Run:
     plan = plan_sessions(customers(SESSIONS, seed=21, uuid_base=80_000_000), seed=21, incomplete_share=0.05)
     expected = {uuid: 1 for uuid in plan.complete | plan.incomplete}
-    job = new_job(f"flink.checkpoint_interval_ms={CHECKPOINT_MS}")
+    job = new_job(f"flink.checkpoint_interval_ms={CHECKPOINT_MS}", "join.on_timeout=default", "model.safe_default=1",
+                  "model.threshold=1.0")
     predictions = job.reader("prediction")
     first = job.submit()
     stack.module("job.local.cluster", "start-taskmanager")  # the standby the job fails over to
@@ -80,6 +87,7 @@ def run(stack, new_job) -> Run:
         tally=tally(expected, decisions_by_uuid(decisions)), decisions=decisions, killed=killed,
         killed_at=killed_at, sending_at_kill=sending_at_kill, sending_at_stop=sending_at_stop,
         windows={"crash": (window_start / 1000 - SLACK, killed_at + SLACK), "stop": stop_window},
+        complete=plan.complete,
         restarts=restarts + [stack.flink.restarts(second)],
         restored=stack.flink.call(f"/jobs/{second}/checkpoints")["latest"]["restored"] or {}, savepoint=savepoint,
         states=[stack.flink.job(first)["state"], job.state()],
@@ -118,6 +126,11 @@ def test_faults_hit_a_running_stream(run):
 
 def test_every_session_is_decided(run):
     assert (run.tally.lost, run.tally.unexpected) == (0, 0), run.tally
+
+
+def test_no_complete_session_is_decided_from_one_half(run):
+    values = Counter((body["uuid"] in run.complete, body["value"]) for body in run.decisions)
+    assert (values[(True, 1)], values[(False, 0)]) == (0, 0), values
 
 
 def test_duplicates_come_only_from_the_replay_windows(run):
