@@ -58,7 +58,7 @@ APT_INSTALL = if [ "$$(id -u)" = 0 ]; then SUDO=; elif command -v sudo >/dev/nul
 
 include training/training.mk
 
-.PHONY: demo test setup jars check-python check-maven broker-up broker-down cluster-up cluster-down submit job-up run \
+.PHONY: demo test setup jars profile check-python check-maven broker-up broker-down cluster-up cluster-down submit job-up run \
         feed status down clean token model plan experiment bench stop reliability model-push model-list model-retire \
         console browser-deps
 
@@ -146,9 +146,13 @@ plan: setup
 experiment: job-up
 	$(PY) -m experiment.platform $(if $(EXPERIMENT_SESSIONS),--sessions $(EXPERIMENT_SESSIONS)) $(EXPERIMENT_ARGS)
 
-## bench: scoring engines + the job end to end vs a pass-through ceiling (benchmarks/; BENCH_ARGS=--quick)
+## bench: scoring engines + the job end to end vs a pass-through ceiling and a plain-consumer peer (BENCH_ARGS=--quick)
 bench: setup jars
 	$(PY) -m benchmarks $(BENCH_ARGS)
+
+## profile: py-spy on the job's TaskManager under paced load (PROFILE_ARGS="--rate 600 --seconds 20")
+profile: setup jars
+	$(PY) -m benchmarks.profile $(PROFILE_ARGS)
 
 ## console: the experiment console on http://127.0.0.1:8050 (CONSOLE_PORT=..., CONSOLE_HOST=...; conf/console.yaml)
 console: setup

@@ -56,7 +56,16 @@ def summary(report: dict) -> dict:
         figures = {"sessions_per_s": run["decision"]["capacity"], "ceiling_sessions_per_s": run["passthrough"]["capacity"],
                    "capacity_ratio": run["ratios"]["capacity"], "p99_ms_at_50pct": run["decision"]["loads"][1]["p99"],
                    "ceiling_p99_ms_at_50pct": run["passthrough"]["loads"][1]["p99"],
-                   "p99_ratio_at_50pct": run["ratios"]["p99_at_50pct"]}
+                   "p99_ratio_at_50pct": run["ratios"]["p99_at_50pct"],
+                   "p99_ms_at_target": run["decision"]["loads"][-1]["p99"],
+                   "catch_up_sessions_per_s": run["decision"]["backlog"]["catch_up_sessions_per_s"],
+                   "mismatched": run["decision"]["mismatched"] + run["decision"]["backlog"]["mismatched"]
+                   + sum(load["mismatched"] for load in run["decision"]["loads"])}
+        if "peer" in run:
+            figures.update({"peer_sessions_per_s": run["peer"]["capacity"],
+                            "peer_capacity_ratio": run["peer_ratios"]["capacity"],
+                            "peer_p99_ms_at_target": run["peer"]["loads"][-1]["p99"],
+                            "peer_catch_up_ratio": run["peer_ratios"]["catch_up"]})
         line[f"p{p}"] = {k: None if v != v else round(v, 2) for k, v in figures.items()}  # NaN: not measured
     return line
 
@@ -67,7 +76,7 @@ def plot(report: dict, path: Path) -> None:
     pauses from a drift."""
     engines = report["scoring"]["engines"]
     runs = report["endtoend"]["runs"]
-    kinds = ((endtoend.DECISION, "tab:blue"), (endtoend.PASSTHROUGH, "0.5"))
+    kinds = ((endtoend.DECISION, "tab:blue"), (endtoend.PASSTHROUGH, "0.5"), (endtoend.PEER, "tab:orange"))
     fig, axes = plt.subplots(2, 1 + len(runs), figsize=(5 + 4.5 * len(runs), 7.5), squeeze=False)
     ax = axes[0][0]
     ax.barh([e["engine"] for e in engines], [e["us_per_record"] for e in engines], color="tab:blue")
@@ -79,9 +88,9 @@ def plot(report: dict, path: Path) -> None:
                     va="center", fontsize=8)
     ax.xaxis.set_minor_formatter(NullFormatter())
     ax = axes[1][0]
-    markers = {endtoend.DECISION: "o-", endtoend.PASSTHROUGH: "s--"}
+    markers = {endtoend.DECISION: "o-", endtoend.PASSTHROUGH: "s--", endtoend.PEER: "^:"}
     for run in runs:
-        for kind, _ in kinds:
+        for kind in (kind for kind, _ in kinds if kind in run):
             loads = run[kind]["loads"]
             ax.plot([load["rate"] for load in loads], [load["broker_cores"] for load in loads], markers[kind],
                     label=f"{kind} p{run['parallelism']}")
@@ -93,8 +102,8 @@ def plot(report: dict, path: Path) -> None:
     ax.grid(alpha=0.3)
     for column, run in enumerate(runs, 1):
         ax = axes[0][column]
-        for kind, colour in kinds:
-            loads = run[kind]["loads"]
+        for kind, colour in ((kind, colour) for kind, colour in kinds if kind in run):
+            loads = sorted(run[kind]["loads"], key=lambda load: load["rate"])
             rates = [load["rate"] for load in loads]
             ax.plot(rates, [load["p50"] for load in loads], "o--", color=colour, label=f"{kind} p50")
             ax.plot(rates, [load["p99"] for load in loads], "o-", color=colour, label=f"{kind} p99")
@@ -102,11 +111,12 @@ def plot(report: dict, path: Path) -> None:
         ax.set_xlabel("sessions/s offered")
         ax.set_ylabel("latency ms (log)")
         ax.set_title(f"parallelism {run['parallelism']}: capacity {run['decision']['capacity']:,.0f}/s "
-                     f"vs {run['passthrough']['capacity']:,.0f}/s")
+                     f"vs pass-through {run['passthrough']['capacity']:,.0f}/s"
+                     + (f", peer {run['peer']['capacity']:,.0f}/s" if "peer" in run else ""))
         ax.legend(fontsize=8)
         ax.grid(alpha=0.3, which="both")
         ax = axes[1][column]
-        for kind, colour in kinds:
+        for kind, colour in ((kind, colour) for kind, colour in kinds if kind in run):
             load = run[kind]["loads"][1]
             seconds, p50, worst = zip(*load["timeline"]) if load.get("timeline") else ((), (), ())
             ax.plot(seconds, p50, "--", color=colour, label=f"{kind} p50")

@@ -1,9 +1,12 @@
-"""Sessions through a private broker and the job, against the pass-through ceiling.
+"""Sessions through a private broker and the job, against the pass-through ceiling and a
+plain-consumer peer.
 
     python -m benchmarks.endtoend [--parallelism 1 2] [--backlog-sessions 6000] [--seconds 30]
 
-For each parallelism the decision job and the pass-through job (benchmarks/passthrough.py)
-run in turn as real processes (local MiniCluster, thread mode, the committed model):
+For each parallelism the decision job, the pass-through job (benchmarks/passthrough.py)
+and the peer (benchmarks/peer.py: one Python process with confluent-kafka and pypmml, what
+a user would write instead of Flink; always one process) run in turn as real processes
+(local MiniCluster, thread mode, the committed model), on the same broker and traffic:
 
 * sustained rate: paced loads of increasing rate (x1.3 per step from 300/s, 8 s each); a load is
   sustained when the latency does not trend upwards while it runs (slope of latency over
@@ -11,13 +14,21 @@ run in turn as real processes (local MiniCluster, thread mode, the committed mod
   shows a slope of s). The highest sustained rate is the job's capacity. A backlog drain
   is not used for it (it measures bursts of big fetches, which paced traffic never sees),
   only for CPU per session, after the ramp;
-* latency at 25 %, 50 % and 90 % of the decision job's capacity, sessions paced evenly,
+* latency at 25 %, 50 % and 90 % of the decision job's capacity and at TARGET_RATE (the
+  issue's 300 sessions/s), sessions paced evenly,
   the two halves of a session published back to back: for the decision job from the
   second half's publication to the decision, for the pass-through from the historic
   half's publication to its echo (one output per session for both). Both jobs are
   driven at the same rates, so every figure can be read as a ratio to the ceiling. Each
   load runs on a fresh job with fresh topics, after a 5 s warm-up at its rate, and lasts
-  three checkpoint intervals (``latency``).
+  three checkpoint intervals (``latency``);
+* a backlog: sessions written before the job starts, then the job started; the catch-up
+  rate is measured between its first and its last decision (``backlog``).
+
+Every decision of the decision job and the peer is compared with the decision the model
+makes from the whole session (all sessions have both halves, written back to back):
+``mismatched`` counts the decisions that differ, e.g. a session decided from one half
+because its other half was read too late. The pass-through decides nothing.
 """
 from __future__ import annotations
 
@@ -32,12 +43,18 @@ from typing import Optional
 import numpy as np
 from confluent_kafka import Producer
 
+from job.config import load_config, parse_set_flags
+from job.decision import decide
 from job.local.jobprocess import JobProcess, PrivateBroker
 from job.local.traffic import DEMOGRAPHIC, HISTORIC, TopicReader, customers, plan_sessions, send, wait_for_answer
+from job.model import load_spec, open_scorer
+from job.schema import DEMOGRAPHIC_FIELDS, PRODUCT_FIELDS, feature_row
 
-DECISION, PASSTHROUGH = "decision", "passthrough"
-MODULES = {DECISION: "job.main", PASSTHROUGH: "benchmarks.passthrough"}
+DECISION, PASSTHROUGH, PEER = "decision", "passthrough", "peer"
+KINDS = (DECISION, PASSTHROUGH, PEER)
+MODULES = {DECISION: "job.main", PASSTHROUGH: "benchmarks.passthrough", PEER: "benchmarks.peer"}
 LOADS = (0.25, 0.5, 0.9)
+TARGET_RATE = 300.0  # sessions/s: the rate issue 16's latency target is stated at
 MAX_LAG_SLOPE = 0.05
 RAMP_START, RAMP_STEP, RAMP_SECONDS = 300.0, 1.3, 8.0
 WARM_UP_SECONDS = 5.0
@@ -52,6 +69,8 @@ class Drive:
     sent_at: list[float] = field(default_factory=list)  # wall time the causing message was published
     latencies_ms: list[float] = field(default_factory=list)
     duplicates: int = 0
+    values: dict[int, int] = field(default_factory=dict)  # uuid -> the decision made from the whole session
+    mismatched: int = 0  # decisions unlike the whole session's (not counted for the pass-through)
 
     @property
     def missing(self) -> int:
@@ -81,12 +100,29 @@ class Drive:
                  round(float(latencies[seconds == s].max()), 1)] for s in np.unique(seconds)]
 
 
+class Verdicts:
+    """The decision the model makes from a whole session, per customer: what every decision
+    of the decision job and the peer is checked against."""
+
+    def __init__(self, settings: tuple[str, ...]):
+        cfg = load_config(overrides=parse_set_flags(list(settings)))
+        self.spec = load_spec(cfg.model.pmml, cfg.model.metadata, cfg.model.threshold, "compiled")
+        self.scorer, self.safe_default = open_scorer(self.spec), cfg.model.safe_default
+
+    def of(self, people: list[dict]) -> dict[int, int]:
+        rows = [feature_row({k: p[k] for k in DEMOGRAPHIC_FIELDS}, {k: int(p[k]) for k in PRODUCT_FIELDS})
+                for p in people]
+        scores = self.scorer.score_batch(rows).tolist()
+        return {int(p["uuid"]): decide(score, self.spec.threshold, self.safe_default)
+                for p, score in zip(people, scores)}
+
+
 def drive(job: JobProcess, reader: TopicReader, kind: str, people: list[dict], rate: Optional[float], seed: int,
-          idle: float = 20.0) -> Drive:
+          verdicts: Verdicts, idle: float = 20.0) -> Drive:
     """Publish ``people``'s sessions at ``rate`` sessions/s (None: as fast as possible) and
     collect the outputs until all arrived or nothing came for ``idle`` seconds."""
     messages = plan_sessions(people, seed, paired=True).messages
-    result = Drive(expected=len(people))
+    result = Drive(expected=len(people), values={} if kind == PASSTHROUGH else verdicts.of(people))
     producer = Producer({"bootstrap.servers": job.bootstrap, "linger.ms": 1})
     topics = {DEMOGRAPHIC: job.topics["demographic"], HISTORIC: job.topics["historic"]}
     published: dict[tuple[int, int], float] = {}  # (uuid, 0 demographic / 1 historic) -> wall time
@@ -123,6 +159,8 @@ def _match(value: bytes, received: float, kind: str, published: dict, seen: set,
         result.duplicates += 1
         return
     seen.add(uuid)
+    if uuid in result.values and body["value"] != result.values[uuid]:
+        result.mismatched += 1
     result.sent_at.append(sent_at)
     result.latencies_ms.append((received - sent_at) * 1000)
 
@@ -140,8 +178,8 @@ class Running:
     """A job process with one prediction reader for its whole life, opened before any
     traffic, so no load's decisions can be missed or re-read."""
 
-    def __init__(self, kind: str, bootstrap: str, workdir: Path, flags: list[str]):
-        self.kind = kind
+    def __init__(self, kind: str, bootstrap: str, workdir: Path, flags: list[str], verdicts: Verdicts):
+        self.kind, self.verdicts = kind, verdicts
         self.job = JobProcess(bootstrap, workdir, TOKEN, flags, module=MODULES[kind])
         self.job.launch()
         self.reader = self.job.reader("prediction")
@@ -152,7 +190,7 @@ class Running:
             raise
 
     def drive(self, people: list[dict], rate: Optional[float], seed: int, idle: float = 20.0) -> Drive:
-        return drive(self.job, self.reader, self.kind, people, rate, seed, idle)
+        return drive(self.job, self.reader, self.kind, people, rate, seed, self.verdicts, idle)
 
     def stop(self) -> None:
         self.reader.close()
@@ -164,29 +202,31 @@ def _progress(line: str) -> None:
 
 
 def capacity(kind: str, parallelism: int, bootstrap: str, workdir: Path, backlog_sessions: int, progress,
-             flags: list[str]) -> dict:
-    """The sustained rate of a paced ramp, then CPU per session from a backlog, on one job:
+             flags: list[str], verdicts: Verdicts) -> dict:
+    """The sustained rate of a paced ramp, then CPU per session from a burst, on one job:
     the ramp first, while its topics are new (CPU time per session hardly depends on how
     fast the broker answers)."""
     uuid_base = int(time.time() * 1000) * 1000
-    job = Running(kind, bootstrap, workdir, flags)
+    job = Running(kind, bootstrap, workdir, flags, verdicts)
     try:
         progress(f"{kind} p{parallelism}: serving after {job.startup:.0f} s; ramp for the sustained rate")
         rate, ramp = sustained_rate(job, uuid_base + 500_000_000, progress)
-        progress(f"{kind} p{parallelism}: backlog of {backlog_sessions:,} sessions")
+        progress(f"{kind} p{parallelism}: a burst of {backlog_sessions:,} sessions")
         cpu_before = job.job.cpu_seconds()
-        backlog = job.drive(customers(backlog_sessions, seed=1, uuid_base=uuid_base), None, seed=1)
+        burst = job.drive(customers(backlog_sessions, seed=1, uuid_base=uuid_base), None, seed=1)
         cpu_ms = (job.job.cpu_seconds() - cpu_before) * 1000 / backlog_sessions
-        progress(f"{kind} p{parallelism}: {cpu_ms:.2f} CPU ms per session (missing {backlog.missing})")
+        progress(f"{kind} p{parallelism}: {cpu_ms:.2f} CPU ms per session (missing {burst.missing}, "
+                 f"mismatched {burst.mismatched})")
         alive = job.job.alive()
     finally:
         job.stop()
     return {"kind": kind, "parallelism": parallelism, "startup_s": job.startup, "capacity": rate,
-            "cpu_ms_per_session": cpu_ms, "ramp": ramp, "loads": [], "alive": alive}
+            "cpu_ms_per_session": cpu_ms, "ramp": ramp, "loads": [], "alive": alive,
+            "mismatched": sum(step["mismatched"] for step in ramp) + burst.mismatched}
 
 
 def latency(kind: str, parallelism: int, broker: PrivateBroker, workdir: Path, rate: float, seconds: float,
-            seed: int, progress, flags: list[str]) -> dict:
+            seed: int, progress, flags: list[str], verdicts: Verdicts) -> dict:
     """One paced load on a fresh job and fresh topics, after a warm-up at the same rate.
 
     Fresh, so that no load inherits another's history on the broker (the method
@@ -194,7 +234,7 @@ def latency(kind: str, parallelism: int, broker: PrivateBroker, workdir: Path, r
     checks the broker for that). Warmed up, because the first seconds of a job (JIT, first fetches, the first checkpoint) are
     not the steady state being compared."""
     uuid_base = int(time.time() * 1000) * 1000
-    job = Running(kind, broker.bootstrap, workdir, flags)
+    job = Running(kind, broker.bootstrap, workdir, flags, verdicts)
     try:
         job.drive(customers(max(int(rate * WARM_UP_SECONDS), 50), seed=seed + 1000, uuid_base=uuid_base), rate,
                   seed=seed + 1000)
@@ -206,9 +246,45 @@ def latency(kind: str, parallelism: int, broker: PrivateBroker, workdir: Path, r
     finally:
         job.stop()
     progress(f"{kind} p{parallelism}: {rate:,.0f} sessions/s -> latency ms "
-             + " ".join(f"{k} {v:,.0f}" for k, v in run_.percentiles().items()) + f"; broker {broker_cores:.2f} cores")
-    return {"rate": rate, "missing": run_.missing, "duplicates": run_.duplicates, "alive": alive,
-            "broker_cores": broker_cores, **run_.percentiles(), "timeline": run_.timeline()}
+             + " ".join(f"{k} {v:,.0f}" for k, v in run_.percentiles().items())
+             + f"; mismatched {run_.mismatched}; broker {broker_cores:.2f} cores")
+    return {"rate": rate, "missing": run_.missing, "duplicates": run_.duplicates, "mismatched": run_.mismatched,
+            "alive": alive, "broker_cores": broker_cores, **run_.percentiles(), "timeline": run_.timeline()}
+
+
+def backlog(kind: str, parallelism: int, bootstrap: str, workdir: Path, sessions: int, progress, flags: list[str],
+            verdicts: Verdicts) -> dict:
+    """``sessions`` written before the job starts (each session's halves back to back), then
+    the job started: how fast it catches up, from its first decision to its last (start-up
+    excluded), and how many decisions it got wrong on the way."""
+    people = customers(sessions, seed=7, uuid_base=int(time.time() * 1000) * 1000)
+    job = JobProcess(bootstrap, workdir, TOKEN, flags, module=MODULES[kind])
+    job.send(plan_sessions(people, seed=7, paired=True))
+    reader = job.reader("prediction")
+    expected = {} if kind == PASSTHROUGH else verdicts.of(people)
+    decided: dict[int, int] = {}
+    written: list[float] = []  # when the job wrote each first decision (record CreateTime, s)
+    job.launch()
+    try:
+        last_news = time.monotonic() + 120  # start-up
+        while len(decided) < sessions and time.monotonic() < last_news + 20:
+            for _, record in reader.poll(0.5):
+                last_news = time.monotonic()
+                body = json.loads(record.value())
+                if body["uuid"] not in decided:
+                    decided[body["uuid"]] = body["value"]
+                    written.append(record.timestamp()[1] / 1000)
+        alive = job.alive()
+    finally:
+        reader.close()
+        job.stop()
+    span = max(written) - min(written) if len(written) > 1 else float("nan")
+    mismatched = sum(1 for uuid, value in decided.items() if uuid in expected and value != expected[uuid])
+    result = {"sessions": sessions, "decided": len(decided), "catch_up_sessions_per_s": len(written) / span,
+              "mismatched": mismatched, "alive": alive}
+    progress(f"{kind} p{parallelism}: backlog of {sessions:,}: {len(decided):,} decided at "
+             f"{result['catch_up_sessions_per_s']:,.0f} sessions/s, mismatched {mismatched}")
+    return result
 
 
 def sustained_rate(running: Running, uuid_base: int, progress) -> tuple[float, list[dict]]:
@@ -217,7 +293,8 @@ def sustained_rate(running: Running, uuid_base: int, progress) -> tuple[float, l
     for step in range(40):
         people = customers(int(rate * RAMP_SECONDS), seed=100 + step, uuid_base=uuid_base + step * 10_000_000)
         run_ = running.drive(people, rate, seed=100 + step, idle=10.0)
-        steps.append({"rate": rate, "lag_slope": run_.lag_slope(), "missing": run_.missing, **run_.percentiles()})
+        steps.append({"rate": rate, "lag_slope": run_.lag_slope(), "missing": run_.missing,
+                      "mismatched": run_.mismatched, **run_.percentiles()})
         verdict = "" if run_.sustained() else f" (falls behind; {run_.missing} outputs missing)"
         progress(f"{running.kind}: {rate:,.0f} sessions/s: lag slope {run_.lag_slope():+.3f}, "
                  f"p99 {run_.percentiles()['p99']:,.0f} ms{verdict}")
@@ -229,58 +306,85 @@ def sustained_rate(running: Running, uuid_base: int, progress) -> tuple[float, l
 
 def run(parallelisms=(1, 2), backlog_sessions: int = 6000, seconds: float = 30.0, progress=_progress,
         settings: tuple[str, ...] = ()) -> dict:
-    """``settings``: ``section.key=value`` overrides given to both jobs. The two jobs take
-    turns load by load, so a change in what else the machine does hits both alike."""
+    """``settings``: ``section.key=value`` overrides given to every job. The jobs take turns
+    load by load, so a change in what else the machine does hits them alike. The peer is
+    one process whatever the parallelism, so it runs once, with the first parallelism."""
+    verdicts = Verdicts(settings)
     with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
         workdir = Path(tmp)
         broker = PrivateBroker(workdir / "kafka")
         try:
             results = []
             for parallelism in parallelisms:
+                kinds = KINDS if parallelism == parallelisms[0] else (DECISION, PASSTHROUGH)
                 flags = [f"flink.parallelism={parallelism}", *settings]
-                jobs = {kind: capacity(kind, parallelism, broker.bootstrap, workdir, backlog_sessions, progress, flags)
-                        for kind in (DECISION, PASSTHROUGH)}
+                jobs = {kind: capacity(kind, parallelism, broker.bootstrap, workdir, backlog_sessions, progress, flags,
+                                       verdicts) for kind in kinds}
                 # a job that keeps up with no step of the ramp is loaded relative to the first step
                 base = max(jobs[DECISION]["capacity"], RAMP_START)
-                for number, share in enumerate(LOADS):
-                    for kind in (DECISION, PASSTHROUGH):
-                        jobs[kind]["loads"].append(latency(kind, parallelism, broker, workdir, base * share,
-                                                           seconds, 2 + number, progress, flags))
+                rates = [base * share for share in LOADS] + [TARGET_RATE]
+                for number, rate in enumerate(rates):
+                    for kind in kinds:
+                        jobs[kind]["loads"].append(latency(kind, parallelism, broker, workdir, rate, seconds,
+                                                           2 + number, progress, flags, verdicts))
+                for kind in kinds:
+                    jobs[kind]["backlog"] = backlog(kind, parallelism, broker.bootstrap, workdir, backlog_sessions,
+                                                    progress, flags, verdicts)
                 for job in jobs.values():
-                    job["alive"] = job["alive"] and all(load.pop("alive") for load in job["loads"])
+                    job["alive"] = job["alive"] and job["backlog"].pop("alive") and all(
+                        load.pop("alive") for load in job["loads"])
                 results.append({"parallelism": parallelism, **jobs,
-                                "ratios": ratios(jobs[DECISION], jobs[PASSTHROUGH])})
+                                "ratios": ratios(jobs[DECISION], jobs[PASSTHROUGH]),
+                                **({"peer_ratios": ratios(jobs[DECISION], jobs[PEER])} if PEER in jobs else {})})
         finally:
             broker.stop()
     return {"runs": results, "backlog_sessions": backlog_sessions, "seconds_per_load": seconds,
-            "warm_up_seconds": WARM_UP_SECONDS, "settings": list(settings)}
+            "warm_up_seconds": WARM_UP_SECONDS, "target_rate": TARGET_RATE, "settings": list(settings)}
 
 
-def ratios(decision: dict, ceiling: dict) -> dict:
-    """Decision job / pass-through: throughput (higher is better) and latency (lower is better)."""
-    out = {"capacity": decision["capacity"] / ceiling["capacity"] if ceiling["capacity"] else float("nan"),
-           "cpu_per_session": decision["cpu_ms_per_session"] / ceiling["cpu_ms_per_session"]}
-    for share, mine, theirs in zip(LOADS, decision["loads"], ceiling["loads"]):
+def load_names() -> list[str]:
+    return [f"{int(share * 100)}pct" for share in LOADS] + [f"{TARGET_RATE:.0f}_per_s"]
+
+
+def ratios(decision: dict, other: dict) -> dict:
+    """Decision job / the other (pass-through or peer): throughput and catch-up (higher is
+    better), CPU and latency (lower is better)."""
+    out = {"capacity": decision["capacity"] / other["capacity"] if other["capacity"] else float("nan"),
+           "cpu_per_session": decision["cpu_ms_per_session"] / other["cpu_ms_per_session"],
+           "catch_up": decision["backlog"]["catch_up_sessions_per_s"] / other["backlog"]["catch_up_sessions_per_s"]}
+    for name, mine, theirs in zip(load_names(), decision["loads"], other["loads"]):
         for q in ("p50", "p95", "p99"):
-            out[f"{q}_at_{int(share * 100)}pct"] = mine[q] / theirs[q]
+            out[f"{q}_at_{name}"] = mine[q] / theirs[q]
     return out
 
 
 def table(report: dict) -> str:
-    lines = [f"{'job':<13}{'p':>2}{'sessions/s':>12}{'x ceiling':>10}{'CPU ms/s.':>10}   latency ms p50 / p95 / p99 "
-             "at 25 %, 50 %, 90 % of the decision job's capacity (p99 x ceiling)"]
+    lines = [f"{'job':<13}{'p':>2}{'sessions/s':>12}{'catch-up/s':>11}{'CPU ms/s.':>10}{'wrong':>7}   "
+             "latency ms p50 / p95 / p99 at 25 %, 50 %, 90 % of the decision job's capacity and at "
+             f"{TARGET_RATE:.0f}/s (decision: p99 x pass-through, x peer)"]
     for run_ in report["runs"]:
-        for kind in (DECISION, PASSTHROUGH):
+        for kind in KINDS:
+            if kind not in run_:
+                continue
             r = run_[kind]
-            rel = run_["ratios"]["capacity"] if kind == DECISION else 1.0
             cells = []
-            for share, load in zip(LOADS, r["loads"]):
+            for name, load in zip(load_names(), r["loads"]):
                 text = f"{load['rate']:,.0f}/s: {load['p50']:,.0f} / {load['p95']:,.0f} / {load['p99']:,.0f}"
                 if kind == DECISION:
-                    text += f" (x{run_['ratios'][f'p99_at_{int(share * 100)}pct']:.2f})"
+                    text += f" (x{run_['ratios'][f'p99_at_{name}']:.2f}"
+                    text += f", x{run_['peer_ratios'][f'p99_at_{name}']:.2f})" if "peer_ratios" in run_ else ")"
                 cells.append(text)
-            lines.append(f"{kind:<13}{r['parallelism']:>2}{r['capacity']:>12,.0f}{rel:>9.2f}x"
-                         f"{r['cpu_ms_per_session']:>10.2f}   " + "; ".join(cells))
+            wrong = "-" if kind == PASSTHROUGH else str(r["mismatched"] + r["backlog"]["mismatched"]
+                                                         + sum(load["mismatched"] for load in r["loads"]))
+            lines.append(f"{kind:<13}{r['parallelism']:>2}{r['capacity']:>12,.0f}"
+                         f"{r['backlog']['catch_up_sessions_per_s']:>11,.0f}{r['cpu_ms_per_session']:>10.2f}"
+                         f"{wrong:>7}   " + "; ".join(cells))
+        for name in ("ratios", "peer_ratios"):
+            if name in run_:
+                other = PASSTHROUGH if name == "ratios" else PEER
+                r = run_[name]
+                lines.append(f"  decision p{run_['parallelism']} / {other}: sustained x{r['capacity']:.2f}, "
+                             f"catch-up x{r['catch_up']:.2f}, CPU per session x{r['cpu_per_session']:.2f}")
     return "\n".join(lines)
 
 
@@ -290,7 +394,7 @@ def main(argv: Optional[list[str]] = None) -> None:
     parser.add_argument("--backlog-sessions", type=int, default=6000)
     parser.add_argument("--seconds", type=float, default=30.0, help="length of each latency load")
     parser.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
-                        help="a job setting for both jobs, e.g. flink.properties.execution.buffer-timeout.interval=5ms")
+                        help="a job setting for every job, e.g. flink.properties.execution.buffer-timeout.interval=5ms")
     args = parser.parse_args(argv)
     print(table(run(args.parallelism, args.backlog_sessions, args.seconds, settings=tuple(args.set))))
 
