@@ -260,3 +260,21 @@ def columns_of(rows: Iterable[Mapping[str, Optional[float]]], names: Sequence[st
         for name in names:
             columns[name].append(row.get(name))
     return columns
+
+
+def load_reference(explicit: Optional[Path], metadata_path: Path) -> tuple[Optional[Profile], str]:
+    """(the reference, a line saying which) for the configured model, read at submission and
+    shipped with the job. ``explicit``: monitoring.profile; else the profile the metadata
+    names, checked against its profile_sha256. A model trained before profiles existed has
+    none: monitoring is then off, said so, rather than the job refused."""
+    if explicit is not None:
+        return read_profile(explicit), f"monitoring: reference {explicit}"
+    try:
+        meta = json.loads(metadata_path.read_text())
+    except (OSError, ValueError) as err:
+        raise ProfileError(f"cannot read {metadata_path} for its profile: {err}") from None
+    if not meta.get("profile"):
+        return None, (f"monitoring: off, {metadata_path} names no reference profile (`make train`, or "
+                      "`python -m training.profile` for an existing model, writes one)")
+    path = metadata_path.parent / meta["profile"]
+    return read_profile(path, meta.get("profile_sha256")), f"monitoring: reference {path}"

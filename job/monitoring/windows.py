@@ -71,3 +71,19 @@ class ModelWindows:
                 "window": {"start_ms": self.start_ms, "end_ms": self.end_ms,
                            "first_ms": self.first_ms, "last_ms": self.last_ms},
                 **statistics}
+
+
+class Monitors:
+    """Every serving model's windows, by model id. A model swap brings a new id, so its
+    sessions start a profile of their own; only the model the reference was made for is
+    compared on its score."""
+
+    def __init__(self, reference: Profile, spec: WindowSpec, thresholds: Thresholds, reference_model: Optional[str]):
+        self.reference, self.spec, self.thresholds, self.reference_model = reference, spec, thresholds, reference_model
+        self.models: dict[str, ModelWindows] = {}
+
+    def of(self, model: str) -> ModelWindows:
+        if model not in self.models:
+            self.models[model] = ModelWindows(model, self.reference, self.spec, self.thresholds,
+                                              model == self.reference_model)
+        return self.models[model]

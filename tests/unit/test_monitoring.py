@@ -15,7 +15,7 @@ from job.monitoring.drift import (ALERT, INSUFFICIENT, OK, WARN, Thresholds, chi
                                   chi_square_sf, compare, psi)
 from job.monitoring.profile import (FLAG, NUMERIC, Histogram, LiveCounts, Profile, ProfileError, Sample,
                                     read_profile, reference_profile, write_profile)
-from job.monitoring.windows import SESSIONS, TIME, ModelWindows, WindowSpec
+from job.monitoring.windows import SESSIONS, TIME, ModelWindows, Monitors, WindowSpec
 from job.schema import FEATURES, PRODUCT_BITS, PRODUCT_FIELDS
 from training.synthetic import population
 
@@ -232,3 +232,19 @@ def test_settings_are_checked():
         Thresholds(alpha=0)
     with pytest.raises(ValueError, match="sessions or period_ms"):
         WindowSpec(sessions=None, period_ms=None)
+
+
+def test_a_model_swap_starts_a_new_profile_for_the_new_model_id():
+    rng = np.random.default_rng(8)
+    reference = reference_profile({"age": rng.normal(40, 10, 5_000).tolist()}, rng.beta(2, 12, 5_000).tolist(),
+                                  threshold=0.2, pmml_sha256="old-sha")
+    monitors = Monitors(reference, WindowSpec(sessions=None, period_ms=60_000), THRESHOLDS, reference_model="old")
+    for i in range(1_500):
+        assert monitors.of("old").add(Sample("old", i, float(rng.normal(40, 10)), 1, 0, 0, 0.1, 0)) == []
+    for i in range(1_500, 3_000):  # after the swap: older customers, only on the new model
+        assert monitors.of("new").add(Sample("new", i, float(rng.normal(50, 10)), 1, 0, 0, 0.1, 0)) == []
+    [old] = monitors.of("old").close_due(60_000)
+    [new] = monitors.of("new").close_due(60_000)
+    assert (old["model"], old["sessions"], old["fields"]["age"]["status"]) == ("old", 1_500, OK)
+    assert (new["model"], new["sessions"], new["fields"]["age"]["status"]) == ("new", 1_500, ALERT)
+    assert "status" in old["score"] and "status" not in new["score"]  # the reference's score is the old model's
