@@ -128,7 +128,7 @@ def field_statistics(reference: Histogram, live: Histogram, tested: int, thresho
     """One field's entry of the window record. ``tested``: how many fields share the
     family-wise ``alpha`` (Bonferroni)."""
     n_live, n_ref = live.present, reference.present
-    body = {"sessions": live.total, "present": n_live,
+    body = {"sessions": live.total, "present": n_live, "counts": list(live.counts),
             "missing_share": live.missing / live.total if live.total else None,
             "reference_missing_share": reference.missing / reference.total if reference.total else None}
     expected_min = min((n_live * c / n_ref for c in reference.counts if c), default=0.0) if n_ref else 0.0
