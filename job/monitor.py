@@ -5,7 +5,10 @@ compared with the reference profile.
 A separate operator, so the hot path pays only for building a small sample and a side
 output (``monitoring.sample`` of the sessions). Keying by model id gives each serving
 model its own windows: a model swap brings a new id, which starts a new profile, and the
-old model's window closes when event time passes its end.
+old model's window closes when a later sample's event time passes its end. That, not the
+watermark, is what closes windows in a running job: scoring's watermark is the smaller
+of the sessions' and the control topic's, and the control source makes none, so the
+event-time timer here only fires at the end of a bounded input (the tests).
 
 The open windows live in memory, not in Flink state: a window is a statistic, not a
 decision, and keeping 113 histograms in state would cost a state round trip per sample.
@@ -49,8 +52,8 @@ class MonitorModels(KeyedProcessFunction):
         self.alerting = group.counter("windows_alerting")
 
     def process_element(self, sample: Sample, ctx: KeyedProcessFunction.Context):
+        records = self.monitors.add(sample)
         windows = self.monitors.of(sample.model)
-        records = windows.add(sample)
         if windows.counts is not None and windows.counts.sessions == 1 and windows.end_ms is not None:
             ctx.timer_service().register_event_time_timer(windows.end_ms)  # once per window
         yield from self._emit(records)

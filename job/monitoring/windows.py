@@ -82,6 +82,16 @@ class Monitors:
         self.reference, self.spec, self.thresholds, self.reference_model = reference, spec, thresholds, reference_model
         self.models: dict[str, ModelWindows] = {}
 
+    def add(self, sample: Sample) -> list[dict]:
+        """The sample's model's closed windows, and those of the other models whose end the
+        sample's event time has passed: a retired or swapped-out model gets no more
+        samples, and the watermark cannot close it (see job/monitor.py)."""
+        closed = self.of(sample.model).add(sample)
+        for model, windows in self.models.items():
+            if model != sample.model:
+                closed += windows.close_due(sample.timestamp_ms)
+        return closed
+
     def of(self, model: str) -> ModelWindows:
         if model not in self.models:
             self.models[model] = ModelWindows(model, self.reference, self.spec, self.thresholds,

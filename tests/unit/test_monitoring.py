@@ -240,11 +240,11 @@ def test_a_model_swap_starts_a_new_profile_for_the_new_model_id():
                                   threshold=0.2, pmml_sha256="old-sha")
     monitors = Monitors(reference, WindowSpec(sessions=None, period_ms=60_000), THRESHOLDS, reference_model="old")
     for i in range(1_500):
-        assert monitors.of("old").add(Sample("old", i, float(rng.normal(40, 10)), 1, 0, 0, 0.1, 0)) == []
+        assert monitors.add(Sample("old", i, float(rng.normal(40, 10)), 1, 0, 0, 0.1, 0)) == []
     for i in range(1_500, 3_000):  # after the swap: older customers, only on the new model
-        assert monitors.of("new").add(Sample("new", i, float(rng.normal(50, 10)), 1, 0, 0, 0.1, 0)) == []
-    [old] = monitors.of("old").close_due(60_000)
-    [new] = monitors.of("new").close_due(60_000)
+        assert monitors.add(Sample("new", i, float(rng.normal(50, 10)), 1, 0, 0, 0.1, 0)) == []
+    # the next period: the new model's sample closes both windows, the old model's too
+    new, old = monitors.add(Sample("new", 60_000, 50.0, 1, 0, 0, 0.1, 0))
     assert (old["model"], old["sessions"], old["fields"]["age"]["status"]) == ("old", 1_500, OK)
     assert (new["model"], new["sessions"], new["fields"]["age"]["status"]) == ("new", 1_500, ALERT)
     assert "status" in old["score"] and "status" not in new["score"]  # the reference's score is the old model's
