@@ -41,6 +41,7 @@ RATE ?= 400
 JOB_ARGS ?=
 BENCH_ARGS ?=
 EXPERIMENT_ARGS ?=
+MONITOR_ARGS ?=
 PYTEST_ARGS ?=
 JOB_RUNNING = $(PY) -m job.local.cluster jobs | grep -q "RUNNING.*silocompro-targeting"
 # Is something listening on host:port? A bare TCP connect: it sends nothing, so a secured or
@@ -60,7 +61,7 @@ include training/training.mk
 
 .PHONY: demo test setup jars profile check-python check-maven broker-up broker-down cluster-up cluster-down submit job-up run \
         feed status down clean token model plan experiment bench stop reliability model-push model-list model-retire \
-        console browser-deps
+        console browser-deps monitor
 
 ## demo: the first command — broker, cluster, model, job, a few thousand sessions, results
 demo: job-up
@@ -153,6 +154,10 @@ bench: setup jars
 ## profile: py-spy on the job's TaskManager under paced load (PROFILE_ARGS="--rate 600 --seconds 20")
 profile: setup jars
 	$(PY) -m benchmarks.profile $(PROFILE_ARGS)
+
+## monitor: the model monitoring page from topic_model_monitoring (.run/monitor/index.html; MONITOR_ARGS=...)
+monitor: setup
+	$(PY) -m job.local.monitor_page $(MONITOR_ARGS)
 
 ## console: the experiment console on http://127.0.0.1:8050 (CONSOLE_PORT=..., CONSOLE_HOST=...; conf/console.yaml)
 console: setup

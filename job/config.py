@@ -14,6 +14,8 @@ from typing import Any, Literal, Mapping, Optional
 import yaml
 
 from job.model import ENGINES
+from job.monitoring.drift import Thresholds
+from job.monitoring.windows import WindowSpec
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_CONFIG = REPO_ROOT / "conf" / "job.yaml"
@@ -40,6 +42,7 @@ class Topics:
     model_control: str
     model_status: str
     shadow_scores: str
+    model_monitoring: str
 
 
 SECURITY_PROTOCOLS = ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")
@@ -164,6 +167,16 @@ class FlinkConfig:
 
 
 @dataclass(frozen=True)
+class MonitoringConfig:
+    """Live drift monitoring (job/monitoring, README "Model monitoring")."""
+
+    enabled: bool
+    profile: Optional[Path]  # the reference; None: the model metadata's "profile", next to the PMML
+    window: WindowSpec
+    thresholds: Thresholds
+
+
+@dataclass(frozen=True)
 class Config:
     kafka: KafkaConfig
     join: JoinConfig
@@ -173,6 +186,7 @@ class Config:
     token_env: str
     token_file_env: str
     flink: FlinkConfig
+    monitoring: MonitoringConfig
 
 
 def load_config(
@@ -362,7 +376,37 @@ def _build(raw: dict, environ: Mapping[str, str]) -> Config:
             properties=flink.properties("properties"),
             connector_jars=_jars(flink.path("connector_jars"), flink._key("connector_jars")),
         ),
+        monitoring=_monitoring(root.section("monitoring")),
     )
+
+
+def _monitoring(section: Section) -> MonitoringConfig:
+    """Windows and thresholds, checked against each other: a window that can never reach
+    min_sessions would only ever report "insufficient data"."""
+    enabled = section._get("enabled")
+    if not isinstance(enabled, bool):
+        raise ConfigError(f"{section._key('enabled')}: expected true or false, got {enabled!r}")
+    sessions, minutes = (section._get(k, optional=True) for k in ("window_sessions", "window_minutes"))
+    if sessions is None and minutes is None:
+        raise ConfigError(f"{section._key('window_sessions')} and {section._key('window_minutes')}: "
+                          "set at least one (a window closes at whichever comes first)")
+    sessions = None if sessions is None else section.integer("window_sessions", 1)
+    period_ms = None if minutes is None else round(section.number("window_minutes", 0) * 60_000)
+    psi_warn, psi_alert = section.number("psi_warn", 0), section.number("psi_alert", 0)
+    if psi_warn > psi_alert:
+        raise ConfigError(f"{section._key('psi_warn')} ({psi_warn}) must not exceed "
+                          f"{section._key('psi_alert')} ({psi_alert})")
+    thresholds = Thresholds(
+        psi_warn=psi_warn, psi_alert=psi_alert,
+        alpha=section.number("alpha", 0, 1), decisive_p=section.number("decisive_p", 0, 1),
+        min_effect_psi=section.number("min_effect_psi", 0, low_ok=True),
+        min_sessions=section.integer("min_sessions", 1), min_expected=section.number("min_expected", 0))
+    if sessions is not None and sessions < thresholds.min_sessions:
+        raise ConfigError(f"{section._key('window_sessions')} ({sessions}) must be at least "
+                          f"{section._key('min_sessions')} ({thresholds.min_sessions})")
+    sample = section.number("sample", 0, 1.0 + 1e-12)
+    profile = section.path("profile") if section._get("profile", optional=True) is not None else None
+    return MonitoringConfig(enabled, profile, WindowSpec(sessions, period_ms, sample), thresholds)
 
 
 def _security(section: "Section", environ: Mapping[str, str]) -> KafkaSecurity:

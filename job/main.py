@@ -11,6 +11,7 @@ if __package__ in (None, ""):  # run as a script by `flink run -py job/main.py`
 from job.config import DEFAULT_CONFIG, ConfigError, load_config, parse_set_flags, read_token  # noqa: E402
 from job import preflight  # noqa: E402
 from job.model import ModelError, check_model, load_spec  # noqa: E402
+from job.monitoring.profile import ProfileError, load_reference  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -25,7 +26,9 @@ def main(argv: list[str] | None = None) -> int:
         token = read_token(cfg)
         spec = load_spec(cfg.model.pmml, cfg.model.metadata, cfg.model.threshold, cfg.model.engine)
         engine = check_model(spec)  # fail here, at submission, not on a TaskManager
-    except (ConfigError, ModelError) as err:
+        reference, monitoring = (load_reference(cfg.monitoring.profile, cfg.model.metadata) if cfg.monitoring.enabled
+                                 else (None, "monitoring: off (monitoring.enabled)"))
+    except (ConfigError, ModelError, ProfileError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     print(
@@ -33,7 +36,8 @@ def main(argv: list[str] | None = None) -> int:
         f"kafka {cfg.kafka.bootstrap_servers}: {cfg.kafka.topics.demographic} + {cfg.kafka.topics.historic} "
         f"-> {cfg.kafka.topics.prediction} (dead letters: {cfg.kafka.topics.dead_letter}); "
         f"models: {cfg.kafka.topics.model_control} -> {cfg.kafka.topics.model_status}, "
-        f"shadow scores -> {cfg.kafka.topics.shadow_scores}",
+        f"shadow scores -> {cfg.kafka.topics.shadow_scores}; {monitoring}"
+        + (f" -> {cfg.kafka.topics.model_monitoring}" if reference else ""),
         flush=True,
     )
     if args.check:
@@ -47,7 +51,7 @@ def main(argv: list[str] | None = None) -> int:
 
     env = make_environment(cfg)
     attach_kafka(env, cfg, lambda demographic, historic, control: build_decisions(
-        demographic, historic, control, cfg, spec, token))
+        demographic, historic, control, cfg, spec, token, reference))
     env.execute(cfg.flink.job_name)
     return 0
 

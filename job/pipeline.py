@@ -21,7 +21,10 @@ from pyflink.table import StreamTableEnvironment
 from job import messages
 from job.config import Config, WatermarkConfig, worker_pythonpath
 from job.join import SessionJoin
+from job.control import model_id
 from job.model import ModelSpec
+from job.monitor import MonitorModels
+from job.monitoring.profile import Profile
 from job.records import Rejection, parse_demographic, parse_historic
 from job.serving import ServeModels, decision_row_type, registry_descriptor
 from job.sessions import Rules
@@ -89,6 +92,7 @@ class Outputs:
     dead_letter: DataStream
     model_status: Optional[DataStream] = None
     shadow_scores: Optional[DataStream] = None
+    model_monitoring: Optional[DataStream] = None
 
 
 # Kafka header of each prediction → the column of the decision row it carries (UTF-8).
@@ -96,9 +100,11 @@ HEADERS = {messages.MODEL_NAME_HEADER: "model_name", messages.MODEL_VERSION_HEAD
 
 
 def build_decisions(
-    demographic: DataStream, historic: DataStream, control: DataStream, cfg: Config, spec: ModelSpec, token: str
+    demographic: DataStream, historic: DataStream, control: DataStream, cfg: Config, spec: ModelSpec, token: str,
+    reference: Optional[Profile] = None,
 ) -> Outputs:
-    """Wire-text streams (the two halves and model control messages) → what the job writes."""
+    """Wire-text streams (the two halves and model control messages) → what the job writes.
+    ``reference``: the profile live monitoring compares with (none: no monitoring)."""
     demo, hist, rejected = parse_both(demographic, historic, cfg)
     joined = (
         demo.key_by(lambda r: r.uuid, key_type=Types.LONG())
@@ -109,15 +115,29 @@ def build_decisions(
         .uid("join-sessions")
     )
     status, shadow = OutputTag("model-status", keyed_row_type()), OutputTag("shadow-scores", keyed_row_type())
+    monitored = cfg.monitoring.enabled and reference is not None
+    samples = OutputTag("monitoring-samples", Types.PICKLED_BYTE_ARRAY()) if monitored else None
     serve = ServeModels(spec, cfg.model.pmml, token, cfg.join.on_timeout, cfg.model.safe_default,
-                        cfg.models.routing_salt, status, shadow)
+                        cfg.models.routing_salt, status, shadow, samples, cfg.monitoring.window.sample)
     predictions = (
         joined.connect(control.broadcast(registry_descriptor()))
         .process(serve, output_type=decision_row_type())
         .name("score and decide")
         .uid("score-and-decide")
     )
-    return Outputs(predictions, rejected, predictions.get_side_output(status), predictions.get_side_output(shadow))
+    windows = None
+    if monitored:
+        scored_by = model_id(spec.name, spec.version) if reference.pmml_sha256 == spec.pmml_sha256 else None
+        windows = (
+            predictions.get_side_output(samples)
+            .key_by(lambda sample: sample.model, key_type=Types.STRING())
+            .process(MonitorModels(reference, cfg.monitoring.window, cfg.monitoring.thresholds, scored_by),
+                     output_type=keyed_row_type())
+            .name("monitor models")
+            .uid("monitor-models")
+        )
+    return Outputs(predictions, rejected, predictions.get_side_output(status), predictions.get_side_output(shadow),
+                   windows)
 
 
 ALIGNMENT_GROUP = "session-halves"

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import math
+import random
 import time
 from pathlib import Path
 from typing import Optional
@@ -30,6 +31,7 @@ from job import control, messages, registry
 from job.control import ModelEntry
 from job.decision import decide
 from job.model import ModelError, ModelSpec, Scorer, open_scorer, read_pmml
+from job.monitoring.profile import Sample
 from job.routing import route
 from job.schema import feature_row
 from job.sessions import JoinedSession
@@ -84,6 +86,14 @@ class ModelCache:
         self.keep([])
 
 
+def monitoring_sample(model_id: str, timestamp_ms: Optional[int], session: JoinedSession, probability: float,
+                      value: int) -> Sample:
+    """What monitoring needs of a decided session, compactly: the history stays its bit mask."""
+    d, h = session.demographic, session.historic
+    return Sample(model_id, timestamp_ms or 0, d.age if d else None, d.man if d else None, d.woman if d else None,
+                  h.products if h else None, probability, value)
+
+
 class ServeModels(BroadcastProcessFunction):
     """Input: joined sessions; broadcast input: control messages (wire text).
 
@@ -92,10 +102,12 @@ class ServeModels(BroadcastProcessFunction):
     """
 
     def __init__(self, default: ModelSpec, default_location: Path, token: str, on_timeout: str, safe_default: int,
-                 salt: str, status: OutputTag, shadow_scores: OutputTag):
+                 salt: str, status: OutputTag, shadow_scores: OutputTag, monitoring: Optional[OutputTag] = None,
+                 sample: float = 1.0):
         self.default, self.default_location = default, default_location
         self.token, self.on_timeout, self.safe_default, self.salt = token, on_timeout, safe_default, salt
         self.status, self.shadow_scores = status, shadow_scores
+        self.monitoring, self.sample = monitoring, sample
 
     def open(self, runtime_context: RuntimeContext):
         self.cache = ModelCache(self.default, self.default.engine)
@@ -118,12 +130,18 @@ class ServeModels(BroadcastProcessFunction):
                 session.historic.features() if session.historic else None,
             )
         serving = self.deciders[route(session.uuid, self.registry.serving, self.salt)]
-        value = self._value(serving, row)
+        probability = math.nan if row is None else self._probability(serving, row)
+        # row None: timed out with join.on_timeout: default
+        value = self.safe_default if row is None else decide(probability, serving.threshold, self.safe_default)
         self.decided.inc()
         if value:
             self.shown.inc()
         key = str(session.uuid)
         yield Row(key, messages.prediction(session.uuid, value, self.token), serving.name, serving.version)
+        if self.monitoring is not None and (self.sample >= 1.0 or random.random() < self.sample):
+            # a side output from process_element: PyFlink 2.2.1 fails on side outputs from
+            # keyed broadcast on_timer, and this function has no timers
+            yield self.monitoring, monitoring_sample(serving.id, ctx.timestamp(), session, probability, value)
         for shadow in self.shadows:
             probability = self._probability(shadow, row) if row is not None else math.nan
             self.shadowed.inc()
@@ -167,11 +185,6 @@ class ServeModels(BroadcastProcessFunction):
         deciders = {e.id: _Decider(e, self.cache.scorer(e)) for e in candidate.needed()}
         self.deciders = {i: deciders[i] for i, _ in candidate.serving}
         self.shadows = [deciders[i] for i in candidate.shadow]
-
-    def _value(self, decider: "_Decider", row) -> int:
-        if row is None:  # timed out with join.on_timeout: default
-            return self.safe_default
-        return decide(self._probability(decider, row), decider.threshold, self.safe_default)
 
     def _probability(self, decider: "_Decider", row) -> float:
         try:

@@ -23,12 +23,13 @@ CURVE_POINTS = 600
 COLORS = {"model": "#1f77b4", "baseline": "#d62728"}
 PLOTS = {"gain_vs_threshold": "Expected revenue change per customer vs threshold (held-out)",
          "calibration": "Calibration (held-out, deciles of predicted probability)",
-         "gain_chart": "Cumulative gain and lift (held-out)"}
+         "gain_chart": "Cumulative gain and lift (held-out)",
+         "reference_profile": "Reference profile for live monitoring: age, score with the threshold, flag rates"}
 
 
 def figures(results: Mapping[str, Any], y: np.ndarray, comparison: Mapping[str, Any],
             economics: evaluate.Economics, model: Any, baseline: Any,
-            published: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
+            published: Mapping[str, Mapping[str, Any]], profile: Any = None) -> dict[str, Any]:
     arms = {}
     for arm in (model, baseline):
         scores, curve = results[arm.name]["scores"], results[arm.name]["curve"]
@@ -49,7 +50,16 @@ def figures(results: Mapping[str, Any], y: np.ndarray, comparison: Mapping[str, 
     return {"economics": economics.as_dict(), "comparison": dict(comparison), "arms": arms,
             "data": {"source": meta["training_data"], "sha256": meta["training_data_sha256"], **meta["rows"],
                      "label": meta["label"]},
-            "created_at": meta["created_at"], "library_versions": meta["library_versions"]}
+            "created_at": meta["created_at"], "library_versions": meta["library_versions"],
+            "reference_profile": profile_figures(profile) if profile is not None else None}
+
+
+def profile_figures(profile: Any) -> dict[str, Any]:
+    """What the monitoring will compare live windows with (job/monitoring, pmml/model.profile.json)."""
+    flags = {name: h.counts[1] / h.present for name, h in profile.fields.items() if h.kind == "flag" and h.present}
+    return {"age": profile.fields["age"].to_json() if "age" in profile.fields else None,
+            "score": profile.score.to_json() if profile.score else None,
+            "threshold": profile.threshold, "shown_share": profile.shown_share, "flag_rates": flags}
 
 
 def write(figs: Mapping[str, Any], report_dir: str | Path) -> Path:
@@ -57,6 +67,8 @@ def write(figs: Mapping[str, Any], report_dir: str | Path) -> Path:
     report_dir.mkdir(parents=True, exist_ok=True)
     (report_dir / "figures.json").write_text(json.dumps(figs, indent=1) + "\n")
     drawers = {"gain_vs_threshold": _plot_gain, "calibration": _plot_calibration, "gain_chart": _plot_gain_chart}
+    if figs.get("reference_profile"):
+        drawers["reference_profile"] = _plot_profile
     images = {}
     for name, draw in drawers.items():
         fig = draw(figs)
@@ -131,6 +143,36 @@ def _plot_gain_chart(figs: Mapping[str, Any]) -> plt.Figure:
     return fig
 
 
+def _bin_labels(edges: list[float]) -> list[str]:
+    bounds = [f"{e:.3g}" for e in edges]
+    return [f"< {bounds[0]}"] + [f"{a}-{b}" for a, b in zip(bounds, bounds[1:])] + [f">= {bounds[-1]}"]
+
+
+def _plot_profile(figs: Mapping[str, Any]) -> plt.Figure:
+    """Equally populated bins draw as equal bars, so the bars' labels carry the shape."""
+    ref = figs["reference_profile"]
+    fig, (ax_age, ax_score, ax_flags) = plt.subplots(1, 3, figsize=(15, 3.8))
+    for ax, name in ((ax_age, "age"), (ax_score, "score")):
+        body = ref[name]
+        if not body:
+            continue
+        shares = np.array(body["counts"]) / max(sum(body["counts"]), 1)
+        ax.bar(range(len(shares)), shares, color=COLORS["model"])
+        ax.set_xticks(range(len(shares)), _bin_labels(body["edges"]), rotation=60, fontsize=7)
+        ax.set_title(f"{name}: share per reference bin")
+    if ref["score"] and ref["threshold"] is not None:
+        position = np.searchsorted(ref["score"]["edges"], ref["threshold"], side="right") - 0.5
+        ax_score.axvline(position, color="black", linestyle="--",
+                         label=f"threshold {ref['threshold']:.3f}: {ref['shown_share']:.1%} shown")
+        ax_score.legend(fontsize=8)
+    rates = sorted(ref["flag_rates"].values())
+    ax_flags.plot(rates, marker=".", linestyle="none", color=COLORS["model"])
+    ax_flags.set_title(f"{len(rates)} 0/1 inputs (sex, products): share of 1s, sorted")
+    ax_flags.set_xlabel("flag (sorted by rate)")
+    fig.tight_layout()
+    return fig
+
+
 def _html(figs: Mapping[str, Any], images: Mapping[str, bytes]) -> str:
     econ, comparison, arms = figs["economics"], figs["comparison"], figs["arms"]
     model, baseline = arms["model"]["metrics"], arms["baseline"]["metrics"]
@@ -152,7 +194,7 @@ def _html(figs: Mapping[str, Any], images: Mapping[str, bytes]) -> str:
     econ_rows = "".join(f"<tr><th>{html.escape(k)}</th><td>{v:g}</td></tr>" for k, v in econ.items())
     plots = "".join(f'<figure><img alt="{html.escape(title)}" src="data:image/png;base64,'
                     f'{base64.b64encode(images[name]).decode()}"><figcaption>{html.escape(title)}</figcaption></figure>'
-                    for name, title in PLOTS.items())
+                    for name, title in PLOTS.items() if name in images)
     data = figs["data"]
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>New-category targeting: model report</title>

@@ -17,7 +17,8 @@ import numpy as np
 import pandas as pd
 from sklearn.model_selection import train_test_split
 
-from training import evaluate, export, search
+from job.monitoring.profile import read_profile
+from training import evaluate, export, profile, search
 from training.data import Dataset, blank_sides, from_frame, load_csv
 from training.evaluate import Economics
 from training.synthetic import LABEL, population
@@ -129,12 +130,17 @@ def run(config: Mapping[str, Any], economics: Economics, data_path: str | None, 
         published[arm.name] = export.publish(arm.pipeline, X_verify, X_test[arm.features], metadata,
                                              Path(out_dir) / f"{arm.name}.pmml",
                                              tolerance=config["verification"]["tolerance"])
+    published["model"] = profile.publish(
+        profile.build(dataset.X, results["model"]["scores"], published["model"], dataset.source),
+        Path(out_dir) / "model.pmml")
+    progress(f"[model] reference profile for monitoring: {Path(out_dir) / published['model']['profile']}")
     summary = {"seconds": round(time.monotonic() - started, 1), "published": published,
                "arms": {arm.name: arm for arm in (model, baseline)}, "held_out": (X_test, y_test)}
     if report_dir is not None:
         from training import report
 
-        figures = report.figures(results, y, comparison, economics, model, baseline, published)
+        reference = read_profile(Path(out_dir) / published["model"]["profile"])
+        figures = report.figures(results, y, comparison, economics, model, baseline, published, reference)
         report.write(figures, report_dir)
         progress(f"report: {Path(report_dir) / 'report.html'}")
     progress(f"done in {time.monotonic() - started:.0f}s")

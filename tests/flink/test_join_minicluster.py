@@ -12,25 +12,21 @@ and is covered by the reliability suite (tests/reliability/edges.py).
 from __future__ import annotations
 
 import json
-import random
 import statistics
 import time
 from collections import Counter
 
 import pytest
-from pyflink.common import Configuration, Row, Types
-from pyflink.common.watermark_strategy import TimestampAssigner
-from pyflink.datastream.functions import MapFunction
+from pyflink.common import Row
 
-from job.config import load_config, parse_set_flags
+from job.config import load_config
 from job.decision import decide
-from job.local.traffic import historic_message
-from job.messages import to_wire
 from job.model import load_spec, open_scorer
-from job.pipeline import build_decisions, event_time, keyed_row_type, make_environment, source_watermarks
+from job.pipeline import keyed_row_type, source_watermarks
 from job.records import Demographic, Historic, parse_demographic, parse_historic
-from job.schema import PRODUCT_FIELDS, feature_row
+from job.schema import feature_row
 from tests.conftest import FIXTURES
+from tests.flink.minicluster import TOKEN, demo, hist, job_outputs
 
 TIMEOUT_MS = 1500
 # Long enough that the valve never fires in the event-time tests, however slow the machine.
@@ -38,70 +34,11 @@ PATIENT = ["join.valve_ms=60000", "join.state_ttl_ms=120000"]
 # Every scored session is not shown (threshold 1), every timed-out one is (the default 1):
 # a decision's value says how the join decided it.
 TELLING = ["join.on_timeout=default", "model.safe_default=1", "model.threshold=1.0"]
-SENTINEL = "__end__"
-TOKEN = "test-token-123"
-
-
-class RecordTimestamp(TimestampAssigner):
-    """Elements are (timestamp ms, wire text): the timestamp is the Kafka record's."""
-
-    def extract_timestamp(self, value, record_timestamp):
-        return value[0]
-
-
-class Stall(MapFunction):
-    """Holds the element at ``index`` of its side for ``seconds`` of processing time, and
-    everything behind it, records and watermarks alike."""
-
-    def __init__(self, index: int, seconds: float):
-        self.index, self.seconds, self.seen = index, seconds, 0
-
-    def map(self, value):
-        if self.seen == self.index:
-            time.sleep(self.seconds)
-        self.seen += 1
-        return value
-
-
-def demo(uuid, age=40, man=1, woman=0):
-    return json.dumps({"uuid": uuid, "age": age, "man": man, "woman": woman}).encode()
-
-
-def hist(uuid, *ones):
-    """A history as the enrichment pipelines write it (every key, repeats), purchases ``ones``."""
-    return historic_message({"uuid": uuid, **{k: int(k in ones) for k in PRODUCT_FIELDS}}, random.Random(uuid))
 
 
 def run_job(demographic, historic, flags=(), stalls=None):
-    """Each side a list of (record timestamp ms, payload) in arrival order; ``stalls`` maps
-    a side ("demographic", "historic") to a Stall's (index, seconds), and a payload of
-    None is a sentinel that is stalled on and then dropped. Returns the predictions, each
-    with the time it was read, and the dead letters."""
-    flags = [f"join.timeout_ms={TIMEOUT_MS}", *flags]
-    cfg = load_config(overrides=parse_set_flags(flags), environ={})
-    spec = load_spec(FIXTURES / "model.pmml", FIXTURES / "model.json", cfg.model.threshold)
-    env = make_environment(cfg)
-    # execute_and_collect runs PyFlink's Python-operator chaining optimizer a second time,
-    # which duplicates the operators' uids ("Hash collision on user-specified ID");
-    # env.execute, the production path, runs it once. Same operators, not fused.
-    # A failing test job must fail the test, not restart forever.
-    test_settings = Configuration()
-    test_settings.set_string("python.operator-chaining.enabled", "false")
-    test_settings.set_string("restart-strategy.type", "none")
-    env.configure(test_settings)
-
-    def source(side, elements):
-        records = [(ms, SENTINEL if payload is None else to_wire(payload)) for ms, payload in elements]
-        stream = env.from_collection(records, type_info=Types.TUPLE([Types.LONG(), Types.STRING()]))
-        stream = stream.assign_timestamps_and_watermarks(
-            event_time(cfg.join.watermarks).with_timestamp_assigner(RecordTimestamp()))
-        if side in (stalls or {}):
-            stream = stream.map(Stall(*stalls[side]), output_type=Types.TUPLE([Types.LONG(), Types.STRING()]))
-        return stream.filter(lambda e: e[1] != SENTINEL).map(lambda e: e[1], output_type=Types.STRING())
-
-    # No control messages: the configured model decides every session.
-    outputs = build_decisions(source("demographic", demographic), source("historic", historic),
-                              source("control", []), cfg, spec, TOKEN)
+    """Returns the predictions, each with the time it was read, and the dead letters."""
+    spec, outputs = job_outputs(demographic, historic, [f"join.timeout_ms={TIMEOUT_MS}", *flags], stalls)
     # A prediction's model columns (the Kafka headers) travel as the row's key here.
     labelled = outputs.prediction.map(lambda r: Row(f"{r[2]}:{r[3]}", r[1]), output_type=keyed_row_type())
     started = time.monotonic()

@@ -75,16 +75,34 @@ def test_flink_properties_keep_their_dotted_keys():
     ("model.threshold=1.5", "model.threshold"),
     ("model.safe_default=2", "model.safe_default"),
     ("kafka.topics.historic=topic_demographic", "must differ"),
-    ("kafka.topics.model_control=topic_student_prediction", "the 7 topics must differ"),
+    ("kafka.topics.model_control=topic_student_prediction", "the 8 topics must differ"),
     ("models.routing_salt=", "models.routing_salt: missing"),
     ("flink.python_execution_mode=turbo", "flink.python_execution_mode"),
     ("kafka.delivery_guarantee=twice", "kafka.delivery_guarantee: expected one of at-least-once, exactly-once"),
     ("flink.connector_jars=/nonexistent", "flink.connector_jars: no Kafka connector jar at /nonexistent: run `make jars`"),
     (f"flink.connector_jars={FIXTURES / 'model.pmml'}", "has no kafka-clients under org.apache.flink.kafka.shaded."),
+    ("monitoring.enabled=maybe", "monitoring.enabled: expected true or false"),
+    ("monitoring.sample=0", r"monitoring.sample: expected a number in \(0, "),
+    ("monitoring.window_sessions=500", r"monitoring.window_sessions \(500\) must be at least monitoring.min_sessions"),
+    ("monitoring.psi_warn=0.3", r"monitoring.psi_warn \(0.3\) must not exceed monitoring.psi_alert \(0.25\)"),
+    ("monitoring.alpha=1", r"monitoring.alpha: expected a number in \(0, 1\)"),
+    ("monitoring.min_effect_psi=-0.1", "monitoring.min_effect_psi"),
 ])
 def test_invalid_settings_name_the_key(flag, message):
     with pytest.raises(ConfigError, match=message):
         load_config(environ={}, overrides=parse_set_flags([flag]))
+
+
+def test_monitoring_windows_by_sessions_and_or_event_time():
+    cfg = load_config(environ={"SILOCOMPRO__MONITORING__WINDOW_MINUTES": "null",
+                               "SILOCOMPRO__MONITORING__SAMPLE": "0.25"})
+    assert (cfg.monitoring.window.sessions, cfg.monitoring.window.period_ms, cfg.monitoring.window.sample) == (
+        5000, None, 0.25)
+    assert load_config(environ={}, overrides=parse_set_flags(["monitoring.window_minutes=0.5"])
+                       ).monitoring.window.period_ms == 30_000
+    with pytest.raises(ConfigError, match="set at least one"):
+        load_config(environ={}, overrides=parse_set_flags(["monitoring.window_sessions=null",
+                                                           "monitoring.window_minutes=null"]))
 
 
 def test_bad_set_flag_and_missing_file():

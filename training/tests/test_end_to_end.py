@@ -24,13 +24,25 @@ def test_writes_models_metadata_and_report(small_run):
     out = small_run["out"]
     for name in ("model.pmml", "model.json", "baseline.pmml", "baseline.json", "report/report.html",
                  "report/figures.json", "report/gain_vs_threshold.png", "report/calibration.png",
-                 "report/gain_chart.png"):
+                 "report/gain_chart.png", "report/reference_profile.png", "model.profile.json"):
         assert (out / name).stat().st_size > 0, name
     page = (out / "report" / "report.html").read_text()
-    assert page.count("data:image/png;base64,") == 3 and 'src="http' not in page
+    assert page.count("data:image/png;base64,") == 4 and 'src="http' not in page
     assert "Model &minus; baseline" in page  # the headline: chosen threshold's gain against the baseline
     figures = json.loads((out / "report" / "figures.json").read_text())
     assert set(figures["arms"]) == {"model", "baseline"}
+
+
+def test_the_reference_profile_is_versioned_with_the_model(small_run):
+    """The job's monitoring reads it (job/monitoring/profile.py) and checks its sha256."""
+    from job.monitoring.profile import read_profile
+
+    meta = metadata(small_run, "model")
+    profile = read_profile(small_run["out"] / meta["profile"], meta["profile_sha256"])
+    assert set(profile.fields) == set(FEATURES) and profile.pmml_sha256 == meta["pmml_sha256"]
+    assert profile.score.present == meta["rows"]["held_out"]
+    assert profile.shown_share == pytest.approx(meta["metrics"]["shown_share"])
+    assert profile.fields["age"].present == meta["rows"]["train"] + meta["rows"]["held_out"]
 
 
 @pytest.mark.parametrize("arm", ["model", "baseline"])
