@@ -61,6 +61,8 @@ def summary(report: dict) -> dict:
                    "catch_up_sessions_per_s": run["decision"]["backlog"]["catch_up_sessions_per_s"],
                    "mismatched": run["decision"]["mismatched"] + run["decision"]["backlog"]["mismatched"]
                    + sum(load["mismatched"] for load in run["decision"]["loads"])}
+        figures.update({"monitoring_capacity_ratio": run["monitoring_cost"]["capacity"],
+                        "monitoring_cpu_ratio": run["monitoring_cost"]["cpu_per_session"]})
         if "peer" in run:
             figures.update({"peer_sessions_per_s": run["peer"]["capacity"],
                             "peer_capacity_ratio": run["peer_ratios"]["capacity"],

@@ -50,9 +50,11 @@ from job.local.traffic import DEMOGRAPHIC, HISTORIC, TopicReader, customers, pla
 from job.model import load_spec, open_scorer
 from job.schema import DEMOGRAPHIC_FIELDS, PRODUCT_FIELDS, feature_row
 
-DECISION, PASSTHROUGH, PEER = "decision", "passthrough", "peer"
+DECISION, PASSTHROUGH, PEER, UNMONITORED = "decision", "passthrough", "peer", "unmonitored"
 KINDS = (DECISION, PASSTHROUGH, PEER)
-MODULES = {DECISION: "job.main", PASSTHROUGH: "benchmarks.passthrough", PEER: "benchmarks.peer"}
+MODULES = {DECISION: "job.main", PASSTHROUGH: "benchmarks.passthrough", PEER: "benchmarks.peer",
+           UNMONITORED: "job.main"}
+FLAGS = {UNMONITORED: ["monitoring.enabled=false"]}  # the decision job without model monitoring
 LOADS = (0.25, 0.5, 0.9)
 TARGET_RATE = 300.0  # sessions/s: the rate issue 16's latency target is stated at
 MAX_LAG_SLOPE = 0.05
@@ -207,7 +209,7 @@ def capacity(kind: str, parallelism: int, bootstrap: str, workdir: Path, backlog
     the ramp first, while its topics are new (CPU time per session hardly depends on how
     fast the broker answers)."""
     uuid_base = int(time.time() * 1000) * 1000
-    job = Running(kind, bootstrap, workdir, flags, verdicts)
+    job = Running(kind, bootstrap, workdir, flags + FLAGS.get(kind, []), verdicts)
     try:
         progress(f"{kind} p{parallelism}: serving after {job.startup:.0f} s; ramp for the sustained rate")
         rate, ramp = sustained_rate(job, uuid_base + 500_000_000, progress)
@@ -320,6 +322,8 @@ def run(parallelisms=(1, 2), backlog_sessions: int = 6000, seconds: float = 30.0
                 flags = [f"flink.parallelism={parallelism}", *settings]
                 jobs = {kind: capacity(kind, parallelism, broker.bootstrap, workdir, backlog_sessions, progress, flags,
                                        verdicts) for kind in kinds}
+                unmonitored = capacity(UNMONITORED, parallelism, broker.bootstrap, workdir, backlog_sessions, progress,
+                                       flags, verdicts)
                 # a job that keeps up with no step of the ramp is loaded relative to the first step
                 base = max(jobs[DECISION]["capacity"], RAMP_START)
                 rates = [base * share for share in LOADS] + [TARGET_RATE]
@@ -333,13 +337,23 @@ def run(parallelisms=(1, 2), backlog_sessions: int = 6000, seconds: float = 30.0
                 for job in jobs.values():
                     job["alive"] = job["alive"] and job["backlog"].pop("alive") and all(
                         load.pop("alive") for load in job["loads"])
-                results.append({"parallelism": parallelism, **jobs,
+                results.append({"parallelism": parallelism, **jobs, "monitoring_cost": monitoring_cost(
+                                    jobs[DECISION], unmonitored),
                                 "ratios": ratios(jobs[DECISION], jobs[PASSTHROUGH]),
                                 **({"peer_ratios": ratios(jobs[DECISION], jobs[PEER])} if PEER in jobs else {})})
         finally:
             broker.stop()
     return {"runs": results, "backlog_sessions": backlog_sessions, "seconds_per_load": seconds,
             "warm_up_seconds": WARM_UP_SECONDS, "target_rate": TARGET_RATE, "settings": list(settings)}
+
+
+def monitoring_cost(monitored: dict, unmonitored: dict) -> dict:
+    """What model monitoring costs the job: sustained rate and CPU per session with it, as
+    ratios to the same job with ``monitoring.enabled=false`` (ramp and burst only)."""
+    return {"unmonitored_capacity": unmonitored["capacity"],
+            "capacity": monitored["capacity"] / unmonitored["capacity"] if unmonitored["capacity"] else float("nan"),
+            "unmonitored_cpu_ms_per_session": unmonitored["cpu_ms_per_session"],
+            "cpu_per_session": monitored["cpu_ms_per_session"] / unmonitored["cpu_ms_per_session"]}
 
 
 def load_names() -> list[str]:
@@ -379,6 +393,10 @@ def table(report: dict) -> str:
             lines.append(f"{kind:<13}{r['parallelism']:>2}{r['capacity']:>12,.0f}"
                          f"{r['backlog']['catch_up_sessions_per_s']:>11,.0f}{r['cpu_ms_per_session']:>10.2f}"
                          f"{wrong:>7}   " + "; ".join(cells))
+        cost = run_["monitoring_cost"]
+        lines.append(f"  decision p{run_['parallelism']} with / without model monitoring: sustained "
+                     f"x{cost['capacity']:.2f} ({cost['unmonitored_capacity']:,.0f}/s without), CPU per session "
+                     f"x{cost['cpu_per_session']:.2f} ({cost['unmonitored_cpu_ms_per_session']:.2f} ms without)")
         for name in ("ratios", "peer_ratios"):
             if name in run_:
                 other = PASSTHROUGH if name == "ratios" else PEER

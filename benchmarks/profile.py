@@ -30,24 +30,29 @@ RESULTS = Path(__file__).resolve().parent / "results"
 
 
 def jvm_of(pid: int) -> int:
-    """The job's JVM: the java process PyFlink's gateway started under the job's client."""
-    found = subprocess.run(["pgrep", "-g", str(pid), "java"], capture_output=True, text=True).stdout.split()
-    if not found:
-        raise RuntimeError(f"no JVM in the job's process group {pid}")
-    return int(found[0])
+    """The job's JVM: the java process of the job's process group that has CPython loaded
+    (the client also starts pypmml's JVM, to check the model)."""
+    for candidate in subprocess.run(["pgrep", "-g", str(pid), "java"], capture_output=True, text=True).stdout.split():
+        if "libpython" in Path(f"/proc/{candidate}/maps").read_text():
+            return int(candidate)
+    raise RuntimeError(f"no JVM with an embedded Python in the job's process group {pid}")
 
 
 def summarise(collapsed: Path, top: int = 25) -> str:
     """py-spy's collapsed stacks ("frame;frame;... count") → the heaviest functions."""
-    own, under, total = collections.Counter(), collections.Counter(), 0
+    own, under, total, idle = collections.Counter(), collections.Counter(), 0, 0
     for line in collapsed.read_text().splitlines():
         stack, _, count = line.rpartition(" ")
-        frames, n = stack.split(";"), int(count)
+        frames, n = [f for f in stack.split(";") if f.strip()], int(count)
+        if not frames:  # a thread of the interpreter with no Python frame: not Python time
+            idle += n
+            continue
         total += n
         own[frames[-1]] += n
         for frame in set(frames):
             under[frame] += n
-    lines = [f"{total:,} samples of the TaskManager's embedded Python"]
+    lines = [f"{total:,} samples of Python running in the TaskManager (the GIL's holder; {idle:,} more with no "
+             "Python frame), by function (file:line):"]
     for title, counter in (("own time", own), ("time under (inclusive)", under)):
         lines.append(f"\nby {title}:")
         lines += [f"{100 * n / total:6.1f} %  {frame}" for frame, n in counter.most_common(top)]
@@ -75,9 +80,9 @@ def main(argv: list[str] | None = None) -> int:
             jvm = jvm_of(job.job.proc.pid)
             print(f"sampling the TaskManager JVM {jvm} for {args.seconds:.0f} s at {args.rate:,.0f} sessions/s",
                   flush=True)
-            subprocess.run([spy, "record", "--pid", str(jvm), "--duration", str(int(args.seconds)), "--rate", "200",
+            subprocess.run([spy, "record", "--pid", str(jvm), "--duration", str(int(args.seconds)), "--rate", "100", "--gil",
                             "--format", "raw", "--output", f"{stem}.collapsed", "--nonblocking"],
-                           check=True, capture_output=True)
+                           check=True)
             load.join()
         finally:
             if job is not None:
