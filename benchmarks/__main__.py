@@ -1,6 +1,6 @@
 """`make bench`: scoring engines, the parser, then the job end to end against its pass-through ceiling.
 
-    python -m benchmarks [--quick | --scoring-only | --parsing-only] [--set section.key=value ...]
+    python -m benchmarks [--quick | --scoring-only | --parsing-only | --monitoring-only] [--set section.key=value ...]
 
 Everything is measured in one run on this machine and reported as ratios (to pypmml per
 record, to the general parser, to the pass-through job), because absolute numbers move with whatever else the
@@ -139,12 +139,24 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="parallelism 1 only, smaller loads (a smoke run)")
     parser.add_argument("--scoring-only", action="store_true", help="the scoring engines only (~30 s, a smoke run)")
     parser.add_argument("--parsing-only", action="store_true", help="the parser only (~20 s, a smoke run)")
+    parser.add_argument("--monitoring-only", action="store_true",
+                        help="model monitoring's cost only: the job with and without it, parallelism 1 (~8 min)")
     parser.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
                         help="a job setting for both jobs of the end-to-end part")
     args = parser.parse_args(argv)
     stamp = time.strftime("%Y%m%dT%H%M%S")
     report = {"time": stamp, "machine": machine()}
     offline_only = args.scoring_only or args.parsing_only
+    if args.monitoring_only:
+        report["monitoring"] = endtoend.monitoring_run(settings=tuple(args.set))
+        cost = report["monitoring"]["monitoring_cost"]
+        print(f"with / without model monitoring ({' '.join(args.set) or 'conf/job.yaml'}): sustained "
+              f"x{cost['capacity']:.2f} ({cost['unmonitored_capacity']:,.0f}/s without), CPU per session "
+              f"x{cost['cpu_per_session']:.2f} ({cost['unmonitored_cpu_ms_per_session']:.2f} ms without)")
+        RESULTS.mkdir(exist_ok=True)
+        (RESULTS / f"{stamp}.json").write_text(json.dumps(report, indent=2))
+        print(f"\nresults: {RESULTS / stamp}.json")
+        return 0
     if not args.parsing_only:
         print("scoring engines (benchmarks/scoring.py)", flush=True)
         report["scoring"] = scoring.run()

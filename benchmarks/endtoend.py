@@ -347,6 +347,20 @@ def run(parallelisms=(1, 2), backlog_sessions: int = 6000, seconds: float = 30.0
             "warm_up_seconds": WARM_UP_SECONDS, "target_rate": TARGET_RATE, "settings": list(settings)}
 
 
+def monitoring_run(backlog_sessions: int = 6000, progress=_progress, settings: tuple[str, ...] = ()) -> dict:
+    """Only model monitoring's cost, at parallelism 1: the decision job with ``settings``
+    (e.g. another ``monitoring.sample``) and without monitoring, ramp and burst each."""
+    verdicts, flags = Verdicts(settings), ["flink.parallelism=1", *settings]
+    with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
+        broker = PrivateBroker(Path(tmp) / "kafka")
+        try:
+            jobs = [capacity(kind, 1, broker.bootstrap, Path(tmp), backlog_sessions, progress, flags, verdicts)
+                    for kind in (DECISION, UNMONITORED)]
+        finally:
+            broker.stop()
+    return {"settings": list(settings), "decision": jobs[0], "monitoring_cost": monitoring_cost(*jobs)}
+
+
 def monitoring_cost(monitored: dict, unmonitored: dict) -> dict:
     """What model monitoring costs the job: sustained rate and CPU per session with it, as
     ratios to the same job with ``monitoring.enabled=false`` (ramp and burst only)."""

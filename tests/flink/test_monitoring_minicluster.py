@@ -20,7 +20,8 @@ from tests.conftest import FIXTURES
 from tests.flink.minicluster import job_outputs
 
 WINDOW = 1000
-FLAGS = [f"monitoring.window_sessions={WINDOW}", "monitoring.min_sessions=500", "monitoring.window_minutes=60",
+FLAGS = [f"monitoring.window_sessions={WINDOW}", "monitoring.sample=1.0", "monitoring.min_sessions=500",
+         "monitoring.window_minutes=60",
          "join.valve_ms=60000", "join.state_ttl_ms=120000"]
 
 
