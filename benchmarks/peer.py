@@ -27,8 +27,7 @@ from job import messages
 from job.config import Config, ConfigError, load_config, parse_set_flags, read_token
 from job.decision import decide
 from job.model import ModelError, load_spec, open_scorer
-from job.records import Demographic, Rejection, parse_demographic, parse_historic
-from job.schema import feature_row
+from job.records import Rejection, parse_demographic, parse_historic
 from job.sessions import NO_WATERMARK, Clock, JoinedSession, Rules, Session
 
 FAR_FUTURE = 2 ** 62
@@ -49,10 +48,11 @@ class PeerJoin:
             return NO_WATERMARK
         return min(self.newest[t] for t in topics) - self.lateness
 
-    def arrive(self, topic: str, half, timestamp: int, received: int) -> Optional[JoinedSession]:
+    def arrive(self, topic: str, half, timestamp: int) -> Optional[JoinedSession]:
+        """The Clock's watermark, time and count feed the job's valve timers, which the
+        peer replaces by deciding everything after valve_ms without records."""
         self.newest[topic] = max(self.newest.get(topic, NO_WATERMARK), timestamp)
-        step = self.rules.on_arrival(self.state.get(half.uuid), half,
-                                     Clock(timestamp, NO_WATERMARK, 0, received))
+        step = self.rules.on_arrival(self.state.get(half.uuid), half, Clock(timestamp, NO_WATERMARK, 0, 0))
         if step.state is not None:
             self.state[half.uuid] = step.state
         if step.deadline is not None:
@@ -80,7 +80,7 @@ def run(cfg: Config, token: str, batch: int) -> None:
                                             "enable.auto.commit": True, "fetch.wait.max.ms": 10}))
     producer = Producer(cfg.kafka.client(**{"linger.ms": 5}))
     consumer.subscribe(list(topics))
-    join, received, last_read = PeerJoin(cfg), 0, time.monotonic()
+    join, last_read = PeerJoin(cfg), time.monotonic()
     stopping = []
     signal.signal(signal.SIGTERM, lambda *_: stopping.append(True))
     print(f"peer: {topics[0]} + {topics[1]} -> {cfg.kafka.topics.prediction} (pypmml, batches of {batch})", flush=True)
@@ -94,8 +94,7 @@ def run(cfg: Config, token: str, batch: int) -> None:
                 parsed = parsers[record.topic()](record.value() or b"", cfg.max_message_bytes)
                 if isinstance(parsed, Rejection):
                     continue
-                received += 1
-                emitted = join.arrive(record.topic(), parsed, record.timestamp()[1], received)
+                emitted = join.arrive(record.topic(), parsed, record.timestamp()[1])
                 if emitted is not None:
                     decided.append(emitted)
             if records:
@@ -117,9 +116,8 @@ def publish(producer: Producer, cfg: Config, scorer, threshold: float, sessions:
     if not sessions:
         return
     scored = [s for s in sessions if not (s.timed_out and cfg.join.on_timeout == "default")]
-    rows = [feature_row(s.demographic.features() if isinstance(s.demographic, Demographic) else None,
-                        s.historic.features() if s.historic else None) for s in scored]
-    probabilities = dict(zip((s.uuid for s in scored), scorer.score_batch(rows).tolist()))
+    scores = scorer.score_batch([s.feature_row() for s in scored]).tolist()
+    probabilities = dict(zip((s.uuid for s in scored), scores))
     for session in sessions:
         value = decide(probabilities.get(session.uuid), threshold, cfg.model.safe_default)
         producer.produce(cfg.kafka.topics.prediction, key=str(session.uuid),

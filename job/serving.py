@@ -33,7 +33,6 @@ from job.decision import decide
 from job.model import ModelError, ModelSpec, Scorer, open_scorer, read_pmml
 from job.monitoring.profile import Sample
 from job.routing import route
-from job.schema import feature_row
 from job.sessions import JoinedSession
 
 REGISTRY_KEY = "registry"
@@ -125,10 +124,7 @@ class ServeModels(BroadcastProcessFunction):
             yield from self._restore(ctx.get_broadcast_state(registry_descriptor()))
         row = None
         if not (session.timed_out and self.on_timeout == "default"):
-            row = feature_row(
-                session.demographic.features() if session.demographic else None,
-                session.historic.features() if session.historic else None,
-            )
+            row = session.feature_row()
         serving = self.deciders[route(session.uuid, self.registry.serving, self.salt)]
         probability = math.nan if row is None else self._probability(serving, row)
         # row None: timed out with join.on_timeout: default

@@ -34,6 +34,7 @@ from dataclasses import dataclass, replace
 from typing import Optional, Union
 
 from job.records import Demographic, Historic
+from job.schema import feature_row
 
 Half = Union[Demographic, Historic]
 
@@ -67,6 +68,11 @@ class JoinedSession:
     demographic: Optional[Demographic]
     historic: Optional[Historic]
     timed_out: bool
+
+    def feature_row(self) -> dict[str, Optional[float]]:
+        """The model's input row from whichever halves arrived (job/schema.py)."""
+        return feature_row(self.demographic.features() if self.demographic else None,
+                           self.historic.features() if self.historic else None)
 
 
 @dataclass(frozen=True)
