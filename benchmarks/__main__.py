@@ -59,8 +59,7 @@ def summary(report: dict) -> dict:
                    "p99_ratio_at_50pct": run["ratios"]["p99_at_50pct"],
                    "p99_ms_at_target": run["decision"]["loads"][-1]["p99"],
                    "catch_up_sessions_per_s": run["decision"]["backlog"]["catch_up_sessions_per_s"],
-                   "mismatched": run["decision"]["mismatched"] + run["decision"]["backlog"]["mismatched"]
-                   + sum(load["mismatched"] for load in run["decision"]["loads"])}
+                   "mismatched": endtoend.wrong(run["decision"])}
         figures.update({"monitoring_capacity_ratio": run["monitoring_cost"]["capacity"],
                         "monitoring_cpu_ratio": run["monitoring_cost"]["cpu_per_session"]})
         if "peer" in run:
@@ -146,26 +145,21 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     stamp = time.strftime("%Y%m%dT%H%M%S")
     report = {"time": stamp, "machine": machine()}
-    offline_only = args.scoring_only or args.parsing_only
-    if args.monitoring_only:
+    only = [part for part in ("scoring", "parsing", "monitoring") if getattr(args, f"{part}_only")]
+    parts = set(only) or {"scoring", "parsing", "endtoend"}
+    if "monitoring" in parts:
         report["monitoring"] = endtoend.monitoring_run(settings=tuple(args.set))
-        cost = report["monitoring"]["monitoring_cost"]
-        print(f"with / without model monitoring ({' '.join(args.set) or 'conf/job.yaml'}): sustained "
-              f"x{cost['capacity']:.2f} ({cost['unmonitored_capacity']:,.0f}/s without), CPU per session "
-              f"x{cost['cpu_per_session']:.2f} ({cost['unmonitored_cpu_ms_per_session']:.2f} ms without)")
-        RESULTS.mkdir(exist_ok=True)
-        (RESULTS / f"{stamp}.json").write_text(json.dumps(report, indent=2))
-        print(f"\nresults: {RESULTS / stamp}.json")
-        return 0
-    if not args.parsing_only:
+        print(f"with / without model monitoring ({' '.join(args.set) or 'conf/job.yaml'}): "
+              + endtoend.monitoring_line(report["monitoring"]["monitoring_cost"]))
+    if "scoring" in parts:
         print("scoring engines (benchmarks/scoring.py)", flush=True)
         report["scoring"] = scoring.run()
         print(scoring.table(report["scoring"]), flush=True)
-    if not args.scoring_only:
+    if "parsing" in parts:
         print("\nparsing (benchmarks/parsing.py)", flush=True)
         report["parsing"] = parsing.run()
         print(parsing.table(report["parsing"]), flush=True)
-    if not offline_only:
+    if "endtoend" in parts:
         print("\nthe local broker alone (benchmarks/broker.py)", flush=True)
         report["broker"] = broker.run(seconds=10.0 if args.quick else 30.0)
         print(broker.line(report["broker"]), flush=True)
@@ -176,7 +170,7 @@ def main(argv: list[str] | None = None) -> int:
     report["machine"]["load_average_after"] = os.getloadavg()
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / f"{stamp}.json").write_text(json.dumps(report, indent=2))
-    if offline_only:
+    if "endtoend" not in parts:  # a part alone: no plot, no history line
         print(f"\nresults: {RESULTS / stamp}.json")
         return 0
     plot(report, RESULTS / f"{stamp}.png")

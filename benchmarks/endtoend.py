@@ -176,13 +176,18 @@ def wait_until_serving(job: JobProcess, reader: TopicReader, kind: str, timeout:
     return time.monotonic() - started
 
 
+def job_process(kind: str, bootstrap: str, workdir: Path, flags: list[str]) -> JobProcess:
+    """``kind``'s program on fresh topics, with the settings that make it that kind."""
+    return JobProcess(bootstrap, workdir, TOKEN, flags + FLAGS.get(kind, []), module=MODULES[kind])
+
+
 class Running:
     """A job process with one prediction reader for its whole life, opened before any
     traffic, so no load's decisions can be missed or re-read."""
 
     def __init__(self, kind: str, bootstrap: str, workdir: Path, flags: list[str], verdicts: Verdicts):
         self.kind, self.verdicts = kind, verdicts
-        self.job = JobProcess(bootstrap, workdir, TOKEN, flags, module=MODULES[kind])
+        self.job = job_process(kind, bootstrap, workdir, flags)
         self.job.launch()
         self.reader = self.job.reader("prediction")
         try:
@@ -209,7 +214,7 @@ def capacity(kind: str, parallelism: int, bootstrap: str, workdir: Path, backlog
     the ramp first, while its topics are new (CPU time per session hardly depends on how
     fast the broker answers)."""
     uuid_base = int(time.time() * 1000) * 1000
-    job = Running(kind, bootstrap, workdir, flags + FLAGS.get(kind, []), verdicts)
+    job = Running(kind, bootstrap, workdir, flags, verdicts)
     try:
         progress(f"{kind} p{parallelism}: serving after {job.startup:.0f} s; ramp for the sustained rate")
         rate, ramp = sustained_rate(job, uuid_base + 500_000_000, progress)
@@ -260,7 +265,7 @@ def backlog(kind: str, parallelism: int, bootstrap: str, workdir: Path, sessions
     the job started: how fast it catches up, from its first decision to its last (start-up
     excluded), and how many decisions it got wrong on the way."""
     people = customers(sessions, seed=7, uuid_base=int(time.time() * 1000) * 1000)
-    job = JobProcess(bootstrap, workdir, TOKEN, flags, module=MODULES[kind])
+    job = job_process(kind, bootstrap, workdir, flags)
     job.send(plan_sessions(people, seed=7, paired=True))
     reader = job.reader("prediction")
     expected = {} if kind == PASSTHROUGH else verdicts.of(people)
@@ -370,6 +375,16 @@ def monitoring_cost(monitored: dict, unmonitored: dict) -> dict:
             "cpu_per_session": monitored["cpu_ms_per_session"] / unmonitored["cpu_ms_per_session"]}
 
 
+def wrong(job: dict) -> int:
+    """A program's decisions unlike the whole session's, over its ramp, burst, loads and backlog."""
+    return job["mismatched"] + job["backlog"]["mismatched"] + sum(load["mismatched"] for load in job["loads"])
+
+
+def monitoring_line(cost: dict) -> str:
+    return (f"sustained x{cost['capacity']:.2f} ({cost['unmonitored_capacity']:,.0f}/s without), CPU per session "
+            f"x{cost['cpu_per_session']:.2f} ({cost['unmonitored_cpu_ms_per_session']:.2f} ms without)")
+
+
 def load_names() -> list[str]:
     return [f"{int(share * 100)}pct" for share in LOADS] + [f"{TARGET_RATE:.0f}_per_s"]
 
@@ -402,15 +417,12 @@ def table(report: dict) -> str:
                     text += f" (x{run_['ratios'][f'p99_at_{name}']:.2f}"
                     text += f", x{run_['peer_ratios'][f'p99_at_{name}']:.2f})" if "peer_ratios" in run_ else ")"
                 cells.append(text)
-            wrong = "-" if kind == PASSTHROUGH else str(r["mismatched"] + r["backlog"]["mismatched"]
-                                                         + sum(load["mismatched"] for load in r["loads"]))
+            wrongs = "-" if kind == PASSTHROUGH else str(wrong(r))
             lines.append(f"{kind:<13}{r['parallelism']:>2}{r['capacity']:>12,.0f}"
                          f"{r['backlog']['catch_up_sessions_per_s']:>11,.0f}{r['cpu_ms_per_session']:>10.2f}"
-                         f"{wrong:>7}   " + "; ".join(cells))
-        cost = run_["monitoring_cost"]
-        lines.append(f"  decision p{run_['parallelism']} with / without model monitoring: sustained "
-                     f"x{cost['capacity']:.2f} ({cost['unmonitored_capacity']:,.0f}/s without), CPU per session "
-                     f"x{cost['cpu_per_session']:.2f} ({cost['unmonitored_cpu_ms_per_session']:.2f} ms without)")
+                         f"{wrongs:>7}   " + "; ".join(cells))
+        lines.append(f"  decision p{run_['parallelism']} with / without model monitoring: "
+                     + monitoring_line(run_["monitoring_cost"]))
         for name in ("ratios", "peer_ratios"):
             if name in run_:
                 other = PASSTHROUGH if name == "ratios" else PEER
