@@ -89,8 +89,11 @@ def chi_square_homogeneity(reference: Sequence[int], live: Sequence[int]) -> tup
 
 def chi_square_sf(x: float, df: int) -> float:
     """P(X >= x) for X ~ chi-square(df): the regularized upper incomplete gamma Q(df/2, x/2)
-    (series below a + 1, Lentz's continued fraction above; Numerical Recipes 6.2), so the
-    job needs no scipy."""
+    (series below a + 1, Lentz's continued fraction above; Numerical Recipes 6.2). Not
+    scipy's chdtrc, which agrees to ~1e-15 and is installed: importing scipy.special takes
+    ~0.65 s, which would land on every `job.config` import (every CLI) if imported here at
+    the top, or on the TaskManager's shared GIL when the first window closes if imported
+    lazily."""
     if x <= 0:
         return 1.0
     a, x = df / 2.0, x / 2.0
