@@ -17,9 +17,10 @@ from dataclasses import dataclass
 import pytest
 
 from job.local.proxy import TcpProxy
+from job.local.jobprocess import free_port
 from job.local.traffic import customers, plan_sessions, produce
 from tests.reliability.accounting import Row, Tally, decisions_by_uuid, tally
-from tests.reliability.conftest import ROWS, free_port
+from tests.reliability.conftest import ROWS
 from tests.reliability.timeline import Background, as_stream, read_until
 
 pytestmark = pytest.mark.slow

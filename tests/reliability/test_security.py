@@ -23,7 +23,8 @@ from job.local.jobprocess import PrivateBroker
 from job.local.kafka import SaslSsl
 from job.local.traffic import TopicReader, customers, plan_sessions, produce
 from tests.reliability.accounting import decisions_by_uuid, tally
-from tests.reliability.conftest import REPO, TOKEN
+from job.local.stack import REPO
+from tests.reliability.conftest import TOKEN
 from tests.reliability.timeline import read_until
 from tests.reliability.tls import make_certificates
 
