@@ -1,6 +1,7 @@
 """`make bench`: scoring engines, the parser, then the job end to end against its pass-through ceiling.
 
-    python -m benchmarks [--quick | --scoring-only | --parsing-only | --monitoring-only] [--set section.key=value ...]
+    python -m benchmarks [--quick | --scoring-only | --parsing-only | --monitoring-only | --scenarios-only]
+                         [--set section.key=value ...]
 
 Everything is measured in one run on this machine and reported as ratios (to pypmml per
 record, to the general parser, to the pass-through job), because absolute numbers move with whatever else the
@@ -26,7 +27,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.ticker import NullFormatter  # noqa: E402
 
-from benchmarks import broker, endtoend, parsing, scoring  # noqa: E402
+from benchmarks import broker, endtoend, parsing, scenarios, scoring  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 RESULTS, HISTORY, LATEST = HERE / "results", HERE / "history.jsonl", HERE / "latest.png"
@@ -60,14 +61,15 @@ def summary(report: dict) -> dict:
                    "p99_ms_at_target": run["decision"]["loads"][-1]["p99"],
                    "catch_up_sessions_per_s": run["decision"]["backlog"]["catch_up_sessions_per_s"],
                    "mismatched": endtoend.wrong(run["decision"])}
-        figures.update({"monitoring_capacity_ratio": run["monitoring_cost"]["capacity"],
-                        "monitoring_cpu_ratio": run["monitoring_cost"]["cpu_per_session"]})
         if "peer" in run:
             figures.update({"peer_sessions_per_s": run["peer"]["capacity"],
                             "peer_capacity_ratio": run["peer_ratios"]["capacity"],
                             "peer_p99_ms_at_target": run["peer"]["loads"][-1]["p99"],
                             "peer_catch_up_ratio": run["peer_ratios"]["catch_up"]})
         line[f"p{p}"] = {k: None if v != v else round(v, 2) for k, v in figures.items()}  # NaN: not measured
+    cost = report["endtoend"]["monitoring"]["cost"]
+    line["monitoring_throughput_ratio"] = {name: round(cost[f"{name}: throughput"]["median"], 3)
+                                           for name in endtoend.MONITORING if name != "off"}
     return line
 
 
@@ -139,18 +141,26 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--scoring-only", action="store_true", help="the scoring engines only (~30 s, a smoke run)")
     parser.add_argument("--parsing-only", action="store_true", help="the parser only (~20 s, a smoke run)")
     parser.add_argument("--monitoring-only", action="store_true",
-                        help="model monitoring's cost only: the job with and without it, parallelism 1 (~8 min)")
+                        help="model monitoring's cost only: backlog drains without it, on a tenth and on every "
+                             "session, three rounds, parallelism 1 (~15 min)")
+    parser.add_argument("--scenarios-only", action="store_true",
+                        help="issue 16's six scenarios on a standalone cluster, the peer beside (~15 min)")
     parser.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
                         help="a job setting for both jobs of the end-to-end part")
     args = parser.parse_args(argv)
     stamp = time.strftime("%Y%m%dT%H%M%S")
     report = {"time": stamp, "machine": machine()}
-    only = [part for part in ("scoring", "parsing", "monitoring") if getattr(args, f"{part}_only")]
+    only = [part for part in ("scoring", "parsing", "monitoring", "scenarios") if getattr(args, f"{part}_only")]
     parts = set(only) or {"scoring", "parsing", "endtoend"}
     if "monitoring" in parts:
-        report["monitoring"] = endtoend.monitoring_run(settings=tuple(args.set))
-        print(f"with / without model monitoring ({' '.join(args.set) or 'conf/job.yaml'}): "
-              + endtoend.monitoring_line(report["monitoring"]["monitoring_cost"]))
+        with endtoend.private_broker() as (kafka, workdir):
+            report["monitoring"] = endtoend.monitoring_run(kafka.bootstrap, workdir, endtoend.progress,
+                                                           tuple(args.set))
+        print("model monitoring (decision p1, backlog drains in turns): "
+              + endtoend.monitoring_line(report["monitoring"]["cost"]))
+    if "scenarios" in parts:
+        report["scenarios"] = scenarios.run()
+        print(scenarios.table(report["scenarios"]), flush=True)
     if "scoring" in parts:
         print("scoring engines (benchmarks/scoring.py)", flush=True)
         report["scoring"] = scoring.run()
@@ -165,7 +175,8 @@ def main(argv: list[str] | None = None) -> int:
         print(broker.line(report["broker"]), flush=True)
         print("\nend to end (benchmarks/endtoend.py)", flush=True)
         report["endtoend"] = endtoend.run((1,) if args.quick else (1, 2), 3000 if args.quick else 6000,
-                                          10.0 if args.quick else 30.0, settings=tuple(args.set))
+                                          10.0 if args.quick else 30.0, settings=tuple(args.set),
+                                          **({"monitoring_repeats": 1, "monitoring_sessions": 3000} if args.quick else {}))
         print(endtoend.table(report["endtoend"]))
     report["machine"]["load_average_after"] = os.getloadavg()
     RESULTS.mkdir(exist_ok=True)

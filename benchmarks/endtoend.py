@@ -36,6 +36,7 @@ import argparse
 import json
 import tempfile
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
@@ -50,16 +51,17 @@ from job.local.traffic import DEMOGRAPHIC, HISTORIC, TopicReader, customers, pla
 from job.model import load_spec, open_scorer
 from job.schema import DEMOGRAPHIC_FIELDS, PRODUCT_FIELDS, feature_row
 
-DECISION, PASSTHROUGH, PEER, UNMONITORED = "decision", "passthrough", "peer", "unmonitored"
+DECISION, PASSTHROUGH, PEER = "decision", "passthrough", "peer"
 KINDS = (DECISION, PASSTHROUGH, PEER)
-MODULES = {DECISION: "job.main", PASSTHROUGH: "benchmarks.passthrough", PEER: "benchmarks.peer",
-           UNMONITORED: "job.main"}
-FLAGS = {UNMONITORED: ["monitoring.enabled=false"]}  # the decision job without model monitoring
+MODULES = {DECISION: "job.main", PASSTHROUGH: "benchmarks.passthrough", PEER: "benchmarks.peer"}
 LOADS = (0.25, 0.5, 0.9)
 TARGET_RATE = 300.0  # sessions/s: the rate issue 16's latency target is stated at
 MAX_LAG_SLOPE = 0.05
 RAMP_START, RAMP_STEP, RAMP_SECONDS = 300.0, 1.3, 8.0
 WARM_UP_SECONDS = 5.0
+MONITORING = {"off": ["monitoring.enabled=false"], "sample 0.1": ["monitoring.sample=0.1"],
+              "every session": ["monitoring.sample=1.0"]}  # the variants its cost is measured on
+MONITORING_REPEATS, MONITORING_SESSIONS = 3, 20_000
 TOKEN = "bench-token"
 
 
@@ -73,6 +75,7 @@ class Drive:
     duplicates: int = 0
     values: dict[int, int] = field(default_factory=dict)  # uuid -> the decision made from the whole session
     mismatched: int = 0  # decisions unlike the whole session's (not counted for the pass-through)
+    decisions: dict[int, int] = field(default_factory=dict)  # uuid -> its first decision
 
     @property
     def missing(self) -> int:
@@ -111,10 +114,15 @@ class Verdicts:
         self.spec = load_spec(cfg.model.pmml, cfg.model.metadata, cfg.model.threshold, "compiled")
         self.scorer, self.safe_default = open_scorer(self.spec), cfg.model.safe_default
 
-    def of(self, people: list[dict]) -> dict[int, int]:
-        rows = [feature_row({k: p[k] for k in DEMOGRAPHIC_FIELDS}, {k: int(p[k]) for k in PRODUCT_FIELDS})
-                for p in people]
-        scores = self.scorer.score_batch(rows).tolist()
+    @staticmethod
+    def rows(people: list[dict], historic: bool = True) -> list[dict]:
+        """The model's input rows of ``people``'s sessions (``historic`` False: the
+        demographic half alone, what a join that gave up on the other half scores)."""
+        return [feature_row({k: p[k] for k in DEMOGRAPHIC_FIELDS},
+                            {k: int(p[k]) for k in PRODUCT_FIELDS} if historic else None) for p in people]
+
+    def of(self, people: list[dict], historic: bool = True) -> dict[int, int]:
+        scores = self.scorer.score_batch(self.rows(people, historic)).tolist()
         return {int(p["uuid"]): decide(score, self.spec.threshold, self.safe_default)
                 for p, score in zip(people, scores)}
 
@@ -161,6 +169,7 @@ def _match(value: bytes, received: float, kind: str, published: dict, seen: set,
         result.duplicates += 1
         return
     seen.add(uuid)
+    result.decisions[uuid] = body.get("value")
     if uuid in result.values and body["value"] != result.values[uuid]:
         result.mismatched += 1
     result.sent_at.append(sent_at)
@@ -177,8 +186,8 @@ def wait_until_serving(job: JobProcess, reader: TopicReader, kind: str, timeout:
 
 
 def job_process(kind: str, bootstrap: str, workdir: Path, flags: list[str]) -> JobProcess:
-    """``kind``'s program on fresh topics, with the settings that make it that kind."""
-    return JobProcess(bootstrap, workdir, TOKEN, flags + FLAGS.get(kind, []), module=MODULES[kind])
+    """``kind``'s program on fresh topics."""
+    return JobProcess(bootstrap, workdir, TOKEN, flags, module=MODULES[kind])
 
 
 class Running:
@@ -204,7 +213,7 @@ class Running:
         self.job.stop()
 
 
-def _progress(line: str) -> None:
+def progress(line: str) -> None:
     print(line, flush=True)
 
 
@@ -262,8 +271,9 @@ def latency(kind: str, parallelism: int, broker: PrivateBroker, workdir: Path, r
 def backlog(kind: str, parallelism: int, bootstrap: str, workdir: Path, sessions: int, progress, flags: list[str],
             verdicts: Verdicts) -> dict:
     """``sessions`` written before the job starts (each session's halves back to back), then
-    the job started: how fast it catches up, from its first decision to its last (start-up
-    excluded), and how many decisions it got wrong on the way."""
+    the job started: how fast it catches up and what CPU it spends per session, from its
+    first decision to its last (start-up excluded), and how many decisions it got wrong on
+    the way."""
     people = customers(sessions, seed=7, uuid_base=int(time.time() * 1000) * 1000)
     job = job_process(kind, bootstrap, workdir, flags)
     job.send(plan_sessions(people, seed=7, paired=True))
@@ -271,6 +281,7 @@ def backlog(kind: str, parallelism: int, bootstrap: str, workdir: Path, sessions
     expected = {} if kind == PASSTHROUGH else verdicts.of(people)
     decided: dict[int, int] = {}
     written: list[float] = []  # when the job wrote each first decision (record CreateTime, s)
+    cpu_first = float("nan")
     job.launch()
     try:
         last_news = time.monotonic() + 120  # start-up
@@ -279,8 +290,11 @@ def backlog(kind: str, parallelism: int, bootstrap: str, workdir: Path, sessions
                 last_news = time.monotonic()
                 body = json.loads(record.value())
                 if body["uuid"] not in decided:
+                    if not decided:
+                        cpu_first = job.cpu_seconds()
                     decided[body["uuid"]] = body["value"]
                     written.append(record.timestamp()[1] / 1000)
+        cpu_ms = (job.cpu_seconds() - cpu_first) * 1000 / max(len(decided) - 1, 1)
         alive = job.alive()
     finally:
         reader.close()
@@ -288,9 +302,10 @@ def backlog(kind: str, parallelism: int, bootstrap: str, workdir: Path, sessions
     span = max(written) - min(written) if len(written) > 1 else float("nan")
     mismatched = sum(1 for uuid, value in decided.items() if uuid in expected and value != expected[uuid])
     result = {"sessions": sessions, "decided": len(decided), "catch_up_sessions_per_s": len(written) / span,
-              "mismatched": mismatched, "alive": alive}
+              "cpu_ms_per_session": cpu_ms, "mismatched": mismatched, "alive": alive}
     progress(f"{kind} p{parallelism}: backlog of {sessions:,}: {len(decided):,} decided at "
-             f"{result['catch_up_sessions_per_s']:,.0f} sessions/s, mismatched {mismatched}")
+             f"{result['catch_up_sessions_per_s']:,.0f} sessions/s, {cpu_ms:.2f} CPU ms per session, "
+             f"mismatched {mismatched}")
     return result
 
 
@@ -311,78 +326,103 @@ def sustained_rate(running: Running, uuid_base: int, progress) -> tuple[float, l
     return best, steps
 
 
-def run(parallelisms=(1, 2), backlog_sessions: int = 6000, seconds: float = 30.0, progress=_progress,
-        settings: tuple[str, ...] = ()) -> dict:
-    """``settings``: ``section.key=value`` overrides given to every job. The jobs take turns
-    load by load, so a change in what else the machine does hits them alike. The peer is
-    one process whatever the parallelism, so it runs once, with the first parallelism."""
-    verdicts = Verdicts(settings)
-    with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
-        workdir = Path(tmp)
-        broker = PrivateBroker(workdir / "kafka")
-        try:
-            results = []
-            for parallelism in parallelisms:
-                kinds = KINDS if parallelism == parallelisms[0] else (DECISION, PASSTHROUGH)
-                flags = [f"flink.parallelism={parallelism}", *settings]
-                jobs = {kind: capacity(kind, parallelism, broker.bootstrap, workdir, backlog_sessions, progress, flags,
-                                       verdicts) for kind in kinds}
-                unmonitored = capacity(UNMONITORED, parallelism, broker.bootstrap, workdir, backlog_sessions, progress,
-                                       flags, verdicts)
-                # a job that keeps up with no step of the ramp is loaded relative to the first step
-                base = max(jobs[DECISION]["capacity"], RAMP_START)
-                rates = [base * share for share in LOADS] + [TARGET_RATE]
-                for number, rate in enumerate(rates):
-                    for kind in kinds:
-                        jobs[kind]["loads"].append(latency(kind, parallelism, broker, workdir, rate, seconds,
-                                                           2 + number, progress, flags, verdicts))
-                for kind in kinds:
-                    jobs[kind]["backlog"] = backlog(kind, parallelism, broker.bootstrap, workdir, backlog_sessions,
-                                                    progress, flags, verdicts)
-                for job in jobs.values():
-                    job["alive"] = job["alive"] and job["backlog"].pop("alive") and all(
-                        load.pop("alive") for load in job["loads"])
-                results.append({"parallelism": parallelism, **jobs, "monitoring_cost": monitoring_cost(
-                                    jobs[DECISION], unmonitored),
-                                "ratios": ratios(jobs[DECISION], jobs[PASSTHROUGH]),
-                                **({"peer_ratios": ratios(jobs[DECISION], jobs[PEER])} if PEER in jobs else {})})
-        finally:
-            broker.stop()
-    return {"runs": results, "backlog_sessions": backlog_sessions, "seconds_per_load": seconds,
-            "warm_up_seconds": WARM_UP_SECONDS, "target_rate": TARGET_RATE, "settings": list(settings)}
-
-
-def monitoring_run(backlog_sessions: int = 6000, progress=_progress, settings: tuple[str, ...] = ()) -> dict:
-    """Only model monitoring's cost, at parallelism 1: the decision job with ``settings``
-    (e.g. another ``monitoring.sample``) and without monitoring, ramp and burst each."""
-    verdicts, flags = Verdicts(settings), ["flink.parallelism=1", *settings]
+@contextmanager
+def private_broker():
+    """A broker of the benchmark's own in a scratch directory (the jobs' work files too)."""
     with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
         broker = PrivateBroker(Path(tmp) / "kafka")
         try:
-            jobs = [capacity(kind, 1, broker.bootstrap, Path(tmp), backlog_sessions, progress, flags, verdicts)
-                    for kind in (DECISION, UNMONITORED)]
+            yield broker, Path(tmp)
         finally:
             broker.stop()
-    return {"settings": list(settings), "decision": jobs[0], "monitoring_cost": monitoring_cost(*jobs)}
 
 
-def monitoring_cost(monitored: dict, unmonitored: dict) -> dict:
-    """What model monitoring costs the job: sustained rate and CPU per session with it, as
-    ratios to the same job with ``monitoring.enabled=false`` (ramp and burst only)."""
-    return {"unmonitored_capacity": unmonitored["capacity"],
-            "capacity": monitored["capacity"] / unmonitored["capacity"] if unmonitored["capacity"] else float("nan"),
-            "unmonitored_cpu_ms_per_session": unmonitored["cpu_ms_per_session"],
-            "cpu_per_session": monitored["cpu_ms_per_session"] / unmonitored["cpu_ms_per_session"]}
+def run(parallelisms=(1, 2), backlog_sessions: int = 6000, seconds: float = 30.0, progress=progress,
+        settings: tuple[str, ...] = (), monitoring_repeats: int = MONITORING_REPEATS,
+        monitoring_sessions: int = MONITORING_SESSIONS) -> dict:
+    """``settings``: ``section.key=value`` overrides given to every job. The jobs take turns
+    load by load, so a change in what else the machine does hits them alike. The peer is
+    one process whatever the parallelism, so it runs once, with the first parallelism;
+    model monitoring's cost is measured once, at parallelism 1 (``monitoring_run``)."""
+    verdicts = Verdicts(settings)
+    with private_broker() as (broker, workdir):
+        results = []
+        for parallelism in parallelisms:
+            kinds = KINDS if parallelism == parallelisms[0] else (DECISION, PASSTHROUGH)
+            flags = [f"flink.parallelism={parallelism}", *settings]
+            jobs = {kind: capacity(kind, parallelism, broker.bootstrap, workdir, backlog_sessions, progress, flags,
+                                   verdicts) for kind in kinds}
+            # a job that keeps up with no step of the ramp is loaded relative to the first step
+            base = max(jobs[DECISION]["capacity"], RAMP_START)
+            rates = [base * share for share in LOADS] + [TARGET_RATE]
+            for number, rate in enumerate(rates):
+                for kind in kinds:
+                    jobs[kind]["loads"].append(latency(kind, parallelism, broker, workdir, rate, seconds,
+                                                       2 + number, progress, flags, verdicts))
+            for kind in kinds:
+                jobs[kind]["backlog"] = backlog(kind, parallelism, broker.bootstrap, workdir, backlog_sessions,
+                                                progress, flags, verdicts)
+            for job in jobs.values():
+                job["alive"] = job["alive"] and job["backlog"].pop("alive") and all(
+                    load.pop("alive") for load in job["loads"])
+            results.append({"parallelism": parallelism, **jobs, "ratios": ratios(jobs[DECISION], jobs[PASSTHROUGH]),
+                            **({"peer_ratios": ratios(jobs[DECISION], jobs[PEER])} if PEER in jobs else {})})
+        monitoring = monitoring_run(broker.bootstrap, workdir, progress, settings, monitoring_repeats,
+                                    monitoring_sessions, verdicts)
+    return {"runs": results, "monitoring": monitoring, "backlog_sessions": backlog_sessions,
+            "seconds_per_load": seconds, "warm_up_seconds": WARM_UP_SECONDS, "target_rate": TARGET_RATE,
+            "settings": list(settings)}
+
+
+def monitoring_run(bootstrap: str, workdir: Path, progress, settings: tuple[str, ...] = (),
+                   repeats: int = MONITORING_REPEATS, sessions: int = MONITORING_SESSIONS,
+                   verdicts: Optional[Verdicts] = None) -> dict:
+    """Model monitoring's cost, at parallelism 1: the catch-up rate of a backlog (the job
+    saturated, so the rate is its throughput) and its CPU per session, with monitoring off,
+    on the default tenth of the sessions and on every session. The variants take turns,
+    ``repeats`` rounds in rotated orders, each drain on a fresh job and topics, so neither
+    a slow minute of the machine nor a drift over the run (the broker's growing log) falls
+    on one variant; the cost is read per round, as the ratio to that round's drain without
+    monitoring. Finer than the ramp, whose ×1.3 steps are
+    coarser than the cost being measured."""
+    verdicts = verdicts or Verdicts(settings)
+    flags = ["flink.parallelism=1", *settings]
+    rounds, names = [], list(MONITORING)
+    for number in range(repeats):
+        order = names[number % len(names):] + names[:number % len(names)]  # each variant goes first once
+        progress(f"model monitoring's cost: round {number + 1} of {repeats} ({', '.join(order)})")
+        rounds.append({name: backlog(DECISION, 1, bootstrap, workdir, sessions, progress,
+                                     flags + MONITORING[name], verdicts) for name in order})
+    return {"sessions": sessions, "rounds": rounds, "cost": monitoring_cost(rounds)}
+
+
+def monitoring_cost(rounds: list[dict]) -> dict:
+    """Per monitored variant: its throughput and CPU per session as ratios to the same
+    round's drain without monitoring (median, lowest and highest over the rounds)."""
+    cost = {"off_sessions_per_s": float(np.median([r["off"]["catch_up_sessions_per_s"] for r in rounds]))}
+    for name in MONITORING:
+        if name == "off":
+            continue
+        for figure, key in (("throughput", "catch_up_sessions_per_s"), ("cpu_per_session", "cpu_ms_per_session")):
+            ratios_ = [r[name][key] / r["off"][key] for r in rounds]
+            cost[f"{name}: {figure}"] = {"median": float(np.median(ratios_)), "low": min(ratios_),
+                                         "high": max(ratios_)}
+    return cost
+
+
+def monitoring_line(cost: dict) -> str:
+    parts = [f"off {cost['off_sessions_per_s']:,.0f} sessions/s"]
+    for name in MONITORING:
+        if name != "off":
+            t, c = cost[f"{name}: throughput"], cost[f"{name}: cpu_per_session"]
+            parts.append(f"{name}: throughput x{t['median']:.3f} (x{t['low']:.3f}-x{t['high']:.3f}), "
+                         f"CPU per session x{c['median']:.3f}")
+    return "; ".join(parts)
 
 
 def wrong(job: dict) -> int:
     """A program's decisions unlike the whole session's, over its ramp, burst, loads and backlog."""
     return job["mismatched"] + job["backlog"]["mismatched"] + sum(load["mismatched"] for load in job["loads"])
-
-
-def monitoring_line(cost: dict) -> str:
-    return (f"sustained x{cost['capacity']:.2f} ({cost['unmonitored_capacity']:,.0f}/s without), CPU per session "
-            f"x{cost['cpu_per_session']:.2f} ({cost['unmonitored_cpu_ms_per_session']:.2f} ms without)")
 
 
 def load_names() -> list[str]:
@@ -421,14 +461,13 @@ def table(report: dict) -> str:
             lines.append(f"{kind:<13}{r['parallelism']:>2}{r['capacity']:>12,.0f}"
                          f"{r['backlog']['catch_up_sessions_per_s']:>11,.0f}{r['cpu_ms_per_session']:>10.2f}"
                          f"{wrongs:>7}   " + "; ".join(cells))
-        lines.append(f"  decision p{run_['parallelism']} with / without model monitoring: "
-                     + monitoring_line(run_["monitoring_cost"]))
         for name in ("ratios", "peer_ratios"):
             if name in run_:
                 other = PASSTHROUGH if name == "ratios" else PEER
                 r = run_[name]
                 lines.append(f"  decision p{run_['parallelism']} / {other}: sustained x{r['capacity']:.2f}, "
                              f"catch-up x{r['catch_up']:.2f}, CPU per session x{r['cpu_per_session']:.2f}")
+    lines.append("  model monitoring (decision p1, backlog drains in turns): " + monitoring_line(report["monitoring"]["cost"]))
     return "\n".join(lines)
 
 
