@@ -59,8 +59,9 @@ TARGET_RATE = 300.0  # sessions/s: the rate issue 16's latency target is stated 
 MAX_LAG_SLOPE = 0.05
 RAMP_START, RAMP_STEP, RAMP_SECONDS = 300.0, 1.3, 8.0
 WARM_UP_SECONDS = 5.0
-MONITORING = {"off": ["monitoring.enabled=false"], "sample 0.1": ["monitoring.sample=0.1"],
-              "every session": ["monitoring.sample=1.0"]}  # the variants its cost is measured on
+# Model monitoring's cost is measured on these variants: the share of sessions monitored
+# (None: monitoring.enabled=false).
+MONITORING = {"off": None, "sample 0.1": 0.1, "every session": 1.0}
 MONITORING_REPEATS, MONITORING_SESSIONS = 3, 20_000
 TOKEN = "bench-token"
 
@@ -255,17 +256,18 @@ def latency(kind: str, parallelism: int, broker: PrivateBroker, workdir: Path, r
         job.drive(customers(max(int(rate * WARM_UP_SECONDS), 50), seed=seed + 1000, uuid_base=uuid_base), rate,
                   seed=seed + 1000)
         people = customers(max(int(rate * seconds), 50), seed=seed, uuid_base=uuid_base + 10_000_000)
-        started, broker_cpu = time.monotonic(), broker.cpu_seconds()
+        started, broker_cpu, job_cpu = time.monotonic(), broker.cpu_seconds(), job.job.cpu_seconds()
         run_ = job.drive(people, rate, seed=seed)
+        cpu_ms = (job.job.cpu_seconds() - job_cpu) * 1000 / len(people)
         broker_cores = (broker.cpu_seconds() - broker_cpu) / (time.monotonic() - started)
         alive = job.job.alive()
     finally:
         job.stop()
     progress(f"{kind} p{parallelism}: {rate:,.0f} sessions/s -> latency ms "
              + " ".join(f"{k} {v:,.0f}" for k, v in run_.percentiles().items())
-             + f"; mismatched {run_.mismatched}; broker {broker_cores:.2f} cores")
+             + f"; {cpu_ms:.2f} CPU ms per session; mismatched {run_.mismatched}; broker {broker_cores:.2f} cores")
     return {"rate": rate, "missing": run_.missing, "duplicates": run_.duplicates, "mismatched": run_.mismatched,
-            "alive": alive, "broker_cores": broker_cores, **run_.percentiles(), "timeline": run_.timeline()}
+            "alive": alive, "broker_cores": broker_cores, "cpu_ms_per_session": cpu_ms, **run_.percentiles(), "timeline": run_.timeline()}
 
 
 def backlog(kind: str, parallelism: int, bootstrap: str, workdir: Path, sessions: int, progress, flags: list[str],
@@ -392,13 +394,23 @@ def monitoring_run(bootstrap: str, workdir: Path, progress, settings: tuple[str,
         order = names[number % len(names):] + names[:number % len(names)]  # each variant goes first once
         progress(f"model monitoring's cost: round {number + 1} of {repeats} ({', '.join(order)})")
         rounds.append({name: backlog(DECISION, 1, bootstrap, workdir, sessions, progress,
-                                     flags + MONITORING[name], verdicts) for name in order})
+                                     flags + monitoring_flags(MONITORING[name]), verdicts) for name in order})
     return {"sessions": sessions, "rounds": rounds, "cost": monitoring_cost(rounds)}
+
+
+def monitoring_flags(sample: Optional[float]) -> list[str]:
+    return ["monitoring.enabled=false"] if sample is None else [f"monitoring.sample={sample}"]
 
 
 def monitoring_cost(rounds: list[dict]) -> dict:
     """Per monitored variant: its throughput and CPU per session as ratios to the same
-    round's drain without monitoring (median, lowest and highest over the rounds)."""
+    round's drain without monitoring (median, lowest and highest over the rounds).
+
+    Drains vary by tens of percent from one to the next, more than a tenth's cost, so the
+    cost of a partial sample is also derived from the full one: an unsampled session costs
+    monitoring one random draw, a sampled one all the rest (the sample, its side output,
+    the monitor operator, its share of the window closes), so the cost is linear in the
+    sample: ``sample x (1 - throughput ratio of every session)``."""
     cost = {"off_sessions_per_s": float(np.median([r["off"]["catch_up_sessions_per_s"] for r in rounds]))}
     for name in MONITORING:
         if name == "off":
@@ -407,16 +419,27 @@ def monitoring_cost(rounds: list[dict]) -> dict:
             ratios_ = [r[name][key] / r["off"][key] for r in rounds]
             cost[f"{name}: {figure}"] = {"median": float(np.median(ratios_)), "low": min(ratios_),
                                          "high": max(ratios_)}
+    full = cost["every session: throughput"]
+    for name, sample in MONITORING.items():
+        if sample is not None and sample < 1.0:
+            cost[f"{name}: throughput cost from every session's"] = {
+                k: sample * (1 - full[k]) for k in ("median", "low", "high")}
     return cost
 
 
 def monitoring_line(cost: dict) -> str:
     parts = [f"off {cost['off_sessions_per_s']:,.0f} sessions/s"]
-    for name in MONITORING:
-        if name != "off":
-            t, c = cost[f"{name}: throughput"], cost[f"{name}: cpu_per_session"]
-            parts.append(f"{name}: throughput x{t['median']:.3f} (x{t['low']:.3f}-x{t['high']:.3f}), "
-                         f"CPU per session x{c['median']:.3f}")
+    for name, sample in MONITORING.items():
+        if sample is None:
+            continue
+        t, c = cost[f"{name}: throughput"], cost[f"{name}: cpu_per_session"]
+        text = (f"{name}: throughput x{t['median']:.3f} (x{t['low']:.3f}-x{t['high']:.3f}), "
+                f"CPU per session x{c['median']:.3f}")
+        derived = cost.get(f"{name}: throughput cost from every session's")
+        if derived:
+            text += (f", cost from every session's {derived['median']:.1%} "
+                     f"({derived['high']:.1%}-{derived['low']:.1%})")
+        parts.append(text)
     return "; ".join(parts)
 
 

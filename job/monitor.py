@@ -27,14 +27,34 @@ from job.monitoring.drift import SEVERITY, Thresholds
 from job.monitoring.profile import SCORE, Profile, Sample
 from job.monitoring.windows import Monitors, WindowSpec
 
-UNJUDGED = -1  # a gauge before the first window (gauges are integers in PyFlink)
+UNJUDGED = -1  # a level before the first window, or a field the window could not judge
+
+
+class Level:
+    """A metric that holds a value, set from the operator's own thread.
+
+    A counter moved to the value, not a gauge: PyFlink's gauges in thread mode are Python
+    callables that Flink's metrics thread invokes through PemJa, and one such call
+    crashed a TaskManager (SIGSEGV in ``pthread_mutex_lock`` under
+    ``MetricGauge.getValue``, while the REST API fetched metrics during a failover,
+    PyFlink 2.2.1). A counter's value lives in Java, so reading it runs no Python."""
+
+    def __init__(self, counter, value: int):
+        self.counter, self.value = counter, 0
+        self.set(value)
+
+    def set(self, value: int) -> None:
+        if value != self.value:
+            self.counter.inc(value - self.value)
+            self.value = value
 
 
 class MonitorModels(KeyedProcessFunction):
     """Input: ``Sample``s keyed by model id; output: one (model id, JSON) row per window.
 
-    Gauges (group ``monitoring``): ``psi_milli_<field>``, the field's PSI x 1000 in the
-    latest window of any model, and ``status`` (0 insufficient data, 1 ok, 2 warn, 3 alert)."""
+    Metrics (group ``monitoring``), each holding a level (``Level``): ``psi_milli_<field>``,
+    the field's PSI x 1000 in the latest window of any model, and ``status`` (0
+    insufficient data, 1 ok, 2 warn, 3 alert; -1 before the first window)."""
 
     def __init__(self, reference: Profile, spec: WindowSpec, thresholds: Thresholds, reference_model: Optional[str]):
         self.reference, self.spec, self.thresholds = reference, spec, thresholds
@@ -42,12 +62,10 @@ class MonitorModels(KeyedProcessFunction):
 
     def open(self, runtime_context: RuntimeContext):
         self.monitors = Monitors(self.reference, self.spec, self.thresholds, self.reference_model)
-        self.latest: dict[str, int] = {}
-        self.status = UNJUDGED
         group = runtime_context.get_metrics_group().add_group("monitoring")
-        for name in (*self.reference.fields, SCORE):
-            group.gauge(f"psi_milli_{name}", lambda name=name: self.latest.get(name, UNJUDGED))
-        group.gauge("status", lambda: self.status)
+        self.psi = {name: Level(group.counter(f"psi_milli_{name}"), UNJUDGED)
+                    for name in (*self.reference.fields, SCORE)}
+        self.status = Level(group.counter("status"), UNJUDGED)
         self.closed = group.counter("windows")
         self.alerting = group.counter("windows_alerting")
 
@@ -66,10 +84,11 @@ class MonitorModels(KeyedProcessFunction):
             self.closed.inc()
             if record["status"] == "alert":
                 self.alerting.inc()
-            self.status = SEVERITY[record["status"]]
+            self.status.set(SEVERITY[record["status"]])
             judged = {**record["fields"], SCORE: record["score"]}
-            self.latest = {name: UNJUDGED if f.get("psi") is None else round(f["psi"] * 1000)
-                           for name, f in judged.items()}
+            for name, level in self.psi.items():
+                psi = judged.get(name, {}).get("psi")
+                level.set(UNJUDGED if psi is None else round(psi * 1000))
             yield Row(record["model"], json.dumps(finite(record), sort_keys=True, allow_nan=False))
 
 
