@@ -43,7 +43,7 @@ BENCH_ARGS ?=
 EXPERIMENT_ARGS ?=
 MONITOR_ARGS ?=
 PYTEST_ARGS ?=
-JOB_RUNNING = $(PY) -m job.local.cluster jobs | grep -q "RUNNING.*silocompro-targeting"
+JOB_RUNNING = $(PY) -m local.cluster jobs | grep -q "RUNNING.*silocompro-targeting"
 # Is something listening on host:port? A bare TCP connect: it sends nothing, so a secured or
 # proxied broker never sees a plaintext request from it.
 LISTENING = (exec 3<>/dev/tcp/$(subst :,/,$(1))) 2>/dev/null
@@ -59,13 +59,13 @@ APT_INSTALL = if [ "$$(id -u)" = 0 ]; then SUDO=; elif command -v sudo >/dev/nul
 
 include training/training.mk
 
-.PHONY: demo test setup jars profile check-python check-maven broker-up broker-down cluster-up cluster-down submit job-up run \
+.PHONY: demo test lint help setup jars profile check-python check-maven broker-up broker-down cluster-up cluster-down submit job-up run \
         feed status down clean token model plan experiment bench stop reliability model-push model-list model-retire \
         console browser-deps monitor
 
 ## demo: the first command — broker, cluster, model, job, a few thousand sessions, results
 demo: job-up
-	$(PY) -m job.local.demo --sessions $(SESSIONS) --malformed $(MALFORMED) --rate $(RATE)
+	$(PY) -m local.demo --sessions $(SESSIONS) --malformed $(MALFORMED) --rate $(RATE)
 	@echo; echo "The job keeps running: Flink UI http://localhost:$${FLINK_REST_PORT:-8081}," \
 	  "more sessions with 'make feed', everything stopped with 'make down'."
 
@@ -75,6 +75,17 @@ test: setup jars training-venv browser-deps
 	$(MAKE) --no-print-directory test-training
 
 setup: $(STAMP) $(CONNECTOR_JARS)
+
+## lint: ruff (lint and format check, pyproject.toml) and the import-cycle check (.ci/import_cycles.py)
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(PY) .ci/import_cycles.py
+
+## help: this list (from the ## comments of the Makefiles)
+help:
+	@awk '/^## [a-z-]+:/ { sub(/^## /, ""); split($$0, part, ": "); printf "  make %-13s %s\n", part[1], substr($$0, length(part[1]) + 3); next } \
+	     /^## / { sub(/^## /, ""); printf "  %-18s %s\n", "", $$0 }' $(MAKEFILE_LIST)
 
 ## jars: the Kafka broker's and the Flink Kafka connector's jars from Maven Central (cached in .cache/)
 jars: $(KAFKA_JARS) $(CONNECTOR_JARS)
@@ -112,16 +123,19 @@ model:
 
 ## broker-up: a single-node Apache Kafka broker (KRaft) at KAFKA_BOOTSTRAP, log in .run/kafka, the job's topics
 broker-up: setup $(KAFKA_JARS)
-	$(PY) -m job.local.broker up
+	$(PY) -m local.broker up
 
+## broker-down: stop the local broker (its data stays in .run/kafka)
 broker-down: setup
-	$(PY) -m job.local.broker down
+	$(PY) -m local.broker down
 
+## cluster-up: the local standalone Flink cluster (PyFlink's distribution; config from flink-conf.yaml)
 cluster-up: setup
-	$(PY) -m job.local.cluster up
+	$(PY) -m local.cluster up
 
+## cluster-down: stop the local Flink cluster
 cluster-down: setup
-	$(PY) -m job.local.cluster down
+	$(PY) -m local.cluster down
 
 ## submit: flink run -py job/main.py on the cluster at FLINK_REST_PORT, replacing (cancelling) an active job of the
 ## same name, so exactly one job answers. Starts the local broker and cluster when nothing listens where they
@@ -130,7 +144,7 @@ submit: setup token
 	@if ! $(call LISTENING,$(KAFKA_BOOTSTRAP)) && [[ "$(KAFKA_BOOTSTRAP)" =~ ^(127\.0\.0\.1|localhost):[0-9]+$$ ]]; then \
 	  $(MAKE) --no-print-directory broker-up; fi
 	@$(call LISTENING,localhost:$${FLINK_REST_PORT:-8081}) || $(MAKE) --no-print-directory cluster-up
-	$(PY) -m job.local.cluster submit --replace $(if $(FROM_SAVEPOINT),--from-savepoint $(FROM_SAVEPOINT)) -- $(JOB_ARGS)
+	$(PY) -m local.cluster submit --replace $(if $(FROM_SAVEPOINT),--from-savepoint $(FROM_SAVEPOINT)) -- $(JOB_ARGS)
 
 ## job-up: broker, cluster and model, then the job unless it already runs
 job-up: setup broker-up cluster-up model token
@@ -139,7 +153,7 @@ job-up: setup broker-up cluster-up model token
 
 ## plan: per-arm sample size of the A/B test (ALPHA, POWER, MDE, SD, SIDED, SPLIT, N override conf/economics.yaml)
 plan: setup
-	@$(PY) -m experiment.planner $(if $(ALPHA),--alpha $(ALPHA)) $(if $(POWER),--power $(POWER)) \
+	@$(PY) -m experiment.plan_cli $(if $(ALPHA),--alpha $(ALPHA)) $(if $(POWER),--power $(POWER)) \
 	  $(if $(MDE),--mde $(MDE)) $(if $(SD),--sd $(SD)) $(if $(SIDED),--sided $(SIDED)) \
 	  $(if $(SPLIT),--split $(SPLIT)) $(if $(N),--n $(N))
 
@@ -157,7 +171,7 @@ profile: setup jars
 
 ## monitor: the model monitoring page from topic_model_monitoring (.run/monitor/index.html; MONITOR_ARGS=...)
 monitor: setup
-	$(PY) -m job.local.monitor_page $(MONITOR_ARGS)
+	$(PY) -m local.monitor_page $(MONITOR_ARGS)
 
 ## console: the experiment console on http://127.0.0.1:8050 (CONSOLE_PORT=..., CONSOLE_HOST=...; conf/console.yaml)
 console: setup
@@ -178,23 +192,27 @@ $(CHROMIUM):
 run: setup token
 	$(PY) -m job.main $(JOB_ARGS)
 
+## feed: more demo sessions to the running job (SESSIONS, RATE, MALFORMED)
 feed: setup
-	$(PY) -m job.local.demo --sessions $(SESSIONS) --malformed $(MALFORMED) --rate $(RATE)
+	$(PY) -m local.demo --sessions $(SESSIONS) --malformed $(MALFORMED) --rate $(RATE)
 
+## status: what of the local broker and cluster runs
 status: setup
-	@$(PY) -m job.local.broker status
-	@$(PY) -m job.local.cluster status
+	@$(PY) -m local.broker status
+	@$(PY) -m local.cluster status
 
+## down: stop the local cluster and broker
 down: setup
-	-$(PY) -m job.local.cluster down
-	-$(PY) -m job.local.broker down
+	-$(PY) -m local.cluster down
+	-$(PY) -m local.broker down
 
+## clean: down, and remove .run (broker data, checkpoints, logs)
 clean: down
 	rm -rf .run
 
 ## stop: stop the job with a savepoint (JOB=id or name, default the configured one); prints the path for FROM_SAVEPOINT
 stop: setup
-	$(PY) -m job.local.cluster stop $(if $(JOB),--job $(JOB))
+	$(PY) -m local.cluster stop $(if $(JOB),--job $(JOB))
 
 ## reliability: TaskManager kill, savepoint resume, sink outage, fuzz, join edge cases, model and secret checks,
 ## on a broker + cluster of its own (free ports); ends with the table of sessions sent, decided, lost, duplicated

@@ -10,6 +10,7 @@ benchmarks/results/<time>.json and .png (not committed); a full run also appends
 summary line to benchmarks/history.jsonl and replaces benchmarks/latest.png (both
 committed), so a change can be compared with the runs before it.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -35,41 +36,59 @@ RESULTS, HISTORY, LATEST = HERE / "results", HERE / "history.jsonl", HERE / "lat
 
 def machine() -> dict:
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=HERE).stdout
-    return {"cpus": os.cpu_count(), "load_average": os.getloadavg(), "python": platform.python_version(),
-            "commit": commit.strip()}
+    return {
+        "cpus": os.cpu_count(),
+        "load_average": os.getloadavg(),
+        "python": platform.python_version(),
+        "commit": commit.strip(),
+    }
 
 
 def summary(report: dict) -> dict:
     """The history line: the figures the performance targets are stated in."""
     engines = {e["engine"]: e for e in report["scoring"]["engines"]}
-    line = {"time": report["time"], "commit": report["machine"]["commit"],
-            "load_average_1m": round(report["machine"]["load_average"][0], 2),
-            "scoring_speedup": {name: round(e["speedup"], 1) for name, e in engines.items()},
-            # the compiled engine's parity; pypmml's DataFrame call rounds inputs (scoring.py)
-            "scoring_max_abs_difference": max(e["max_abs_difference"] for name, e in engines.items()
-                                              if name.startswith("compiled")),
-            "parse_speedup": {r["messages"]: round(r["speedup"], 1) for r in report["parsing"]["sets"]},
-            "parse_differences": sum(r["differences"] for r in report["parsing"]["sets"])}
-    line["broker_p50_ms_first_last_quarter"] = [round(report["broker"][part]["p50"], 1)
-                                                 for part in ("first_quarter", "last_quarter")]
+    line = {
+        "time": report["time"],
+        "commit": report["machine"]["commit"],
+        "load_average_1m": round(report["machine"]["load_average"][0], 2),
+        "scoring_speedup": {name: round(e["speedup"], 1) for name, e in engines.items()},
+        # the compiled engine's parity; pypmml's DataFrame call rounds inputs (scoring.py)
+        "scoring_max_abs_difference": max(
+            e["max_abs_difference"] for name, e in engines.items() if name.startswith("compiled")
+        ),
+        "parse_speedup": {r["messages"]: round(r["speedup"], 1) for r in report["parsing"]["sets"]},
+        "parse_differences": sum(r["differences"] for r in report["parsing"]["sets"]),
+    }
+    line["broker_p50_ms_first_last_quarter"] = [
+        round(report["broker"][part]["p50"], 1) for part in ("first_quarter", "last_quarter")
+    ]
     for run in report["endtoend"]["runs"]:
         p = run["parallelism"]
-        figures = {"sessions_per_s": run["decision"]["capacity"], "ceiling_sessions_per_s": run["passthrough"]["capacity"],
-                   "capacity_ratio": run["ratios"]["capacity"], "p99_ms_at_50pct": run["decision"]["loads"][1]["p99"],
-                   "ceiling_p99_ms_at_50pct": run["passthrough"]["loads"][1]["p99"],
-                   "p99_ratio_at_50pct": run["ratios"]["p99_at_50pct"],
-                   "p99_ms_at_target": run["decision"]["loads"][-1]["p99"],
-                   "catch_up_sessions_per_s": run["decision"]["backlog"]["catch_up_sessions_per_s"],
-                   "mismatched": endtoend.wrong(run["decision"])}
+        figures = {
+            "sessions_per_s": run["decision"]["capacity"],
+            "ceiling_sessions_per_s": run["passthrough"]["capacity"],
+            "capacity_ratio": run["ratios"]["capacity"],
+            "p99_ms_at_50pct": run["decision"]["loads"][1]["p99"],
+            "ceiling_p99_ms_at_50pct": run["passthrough"]["loads"][1]["p99"],
+            "p99_ratio_at_50pct": run["ratios"]["p99_at_50pct"],
+            "p99_ms_at_target": run["decision"]["loads"][-1]["p99"],
+            "catch_up_sessions_per_s": run["decision"]["backlog"]["catch_up_sessions_per_s"],
+            "mismatched": endtoend.wrong(run["decision"]),
+        }
         if "peer" in run:
-            figures.update({"peer_sessions_per_s": run["peer"]["capacity"],
-                            "peer_capacity_ratio": run["peer_ratios"]["capacity"],
-                            "peer_p99_ms_at_target": run["peer"]["loads"][-1]["p99"],
-                            "peer_catch_up_ratio": run["peer_ratios"]["catch_up"]})
+            figures.update(
+                {
+                    "peer_sessions_per_s": run["peer"]["capacity"],
+                    "peer_capacity_ratio": run["peer_ratios"]["capacity"],
+                    "peer_p99_ms_at_target": run["peer"]["loads"][-1]["p99"],
+                    "peer_catch_up_ratio": run["peer_ratios"]["catch_up"],
+                }
+            )
         line[f"p{p}"] = {k: None if v != v else round(v, 2) for k, v in figures.items()}  # NaN: not measured
     cost = report["endtoend"]["monitoring"]["cost"]
-    line["monitoring_throughput_ratio"] = {name: round(cost[f"{name}: throughput"]["median"], 3)
-                                           for name in endtoend.MONITORING if name != "off"}
+    line["monitoring_throughput_ratio"] = {
+        name: round(cost[f"{name}: throughput"]["median"], 3) for name in endtoend.MONITORING if name != "off"
+    }
     return line
 
 
@@ -87,16 +106,26 @@ def plot(report: dict, path: Path) -> None:
     ax.set_xlabel("µs per record (log)")
     ax.set_title("Scoring, same PMML and records")
     for y, e in enumerate(engines):
-        ax.annotate(f"{e['speedup']:.1f}x", (e["us_per_record"], y), xytext=(3, 0), textcoords="offset points",
-                    va="center", fontsize=8)
+        ax.annotate(
+            f"{e['speedup']:.1f}x",
+            (e["us_per_record"], y),
+            xytext=(3, 0),
+            textcoords="offset points",
+            va="center",
+            fontsize=8,
+        )
     ax.xaxis.set_minor_formatter(NullFormatter())
     ax = axes[1][0]
     markers = {endtoend.DECISION: "o-", endtoend.PASSTHROUGH: "s--", endtoend.PEER: "^:"}
     for run in runs:
         for kind in (kind for kind, _ in kinds if kind in run):
             loads = run[kind]["loads"]
-            ax.plot([load["rate"] for load in loads], [load["broker_cores"] for load in loads], markers[kind],
-                    label=f"{kind} p{run['parallelism']}")
+            ax.plot(
+                [load["rate"] for load in loads],
+                [load["broker_cores"] for load in loads],
+                markers[kind],
+                label=f"{kind} p{run['parallelism']}",
+            )
     ax.set_xlabel("sessions/s offered")
     ax.set_ylabel("cores")
     ax.set_title("The local broker's CPU during each load")
@@ -113,9 +142,11 @@ def plot(report: dict, path: Path) -> None:
         ax.set_yscale("log")
         ax.set_xlabel("sessions/s offered")
         ax.set_ylabel("latency ms (log)")
-        ax.set_title(f"parallelism {run['parallelism']}: capacity {run['decision']['capacity']:,.0f}/s "
-                     f"vs pass-through {run['passthrough']['capacity']:,.0f}/s"
-                     + (f", peer {run['peer']['capacity']:,.0f}/s" if "peer" in run else ""))
+        ax.set_title(
+            f"parallelism {run['parallelism']}: capacity {run['decision']['capacity']:,.0f}/s "
+            f"vs pass-through {run['passthrough']['capacity']:,.0f}/s"
+            + (f", peer {run['peer']['capacity']:,.0f}/s" if "peer" in run else "")
+        )
         ax.legend(fontsize=8)
         ax.grid(alpha=0.3, which="both")
         ax = axes[1][column]
@@ -140,13 +171,24 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="parallelism 1 only, smaller loads (a smoke run)")
     parser.add_argument("--scoring-only", action="store_true", help="the scoring engines only (~30 s, a smoke run)")
     parser.add_argument("--parsing-only", action="store_true", help="the parser only (~20 s, a smoke run)")
-    parser.add_argument("--monitoring-only", action="store_true",
-                        help="model monitoring's cost only: backlog drains without it, on a tenth and on every "
-                             "session, three rounds, parallelism 1 (~15 min)")
-    parser.add_argument("--scenarios-only", action="store_true",
-                        help="issue 16's six scenarios on a standalone cluster, the peer beside (~15 min)")
-    parser.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
-                        help="a job setting for both jobs of the end-to-end part")
+    parser.add_argument(
+        "--monitoring-only",
+        action="store_true",
+        help="model monitoring's cost only: backlog drains without it, on a tenth and on every "
+        "session, three rounds, parallelism 1 (~15 min)",
+    )
+    parser.add_argument(
+        "--scenarios-only",
+        action="store_true",
+        help="issue 16's six scenarios on a standalone cluster, the peer beside (~15 min)",
+    )
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="SECTION.KEY=VALUE",
+        help="a job setting for both jobs of the end-to-end part",
+    )
     args = parser.parse_args(argv)
     stamp = time.strftime("%Y%m%dT%H%M%S")
     report = {"time": stamp, "machine": machine()}
@@ -154,10 +196,11 @@ def main(argv: list[str] | None = None) -> int:
     parts = set(only) or {"scoring", "parsing", "endtoend"}
     if "monitoring" in parts:
         with endtoend.private_broker() as (kafka, workdir):
-            report["monitoring"] = endtoend.monitoring_run(kafka.bootstrap, workdir, endtoend.progress,
-                                                           tuple(args.set))
-        print("model monitoring (decision p1, backlog drains in turns): "
-              + endtoend.monitoring_line(report["monitoring"]["cost"]))
+            report["monitoring"] = endtoend.monitoring_run(kafka.bootstrap, workdir, endtoend.progress, tuple(args.set))
+        print(
+            "model monitoring (decision p1, backlog drains in turns): "
+            + endtoend.monitoring_line(report["monitoring"]["cost"])
+        )
     if "scenarios" in parts:
         report["scenarios"] = scenarios.run()
         print(scenarios.table(report["scenarios"]), flush=True)
@@ -174,9 +217,13 @@ def main(argv: list[str] | None = None) -> int:
         report["broker"] = broker.run(seconds=10.0 if args.quick else 30.0)
         print(broker.line(report["broker"]), flush=True)
         print("\nend to end (benchmarks/endtoend.py)", flush=True)
-        report["endtoend"] = endtoend.run((1,) if args.quick else (1, 2), 3000 if args.quick else 6000,
-                                          10.0 if args.quick else 30.0, settings=tuple(args.set),
-                                          **({"monitoring_repeats": 1, "monitoring_sessions": 3000} if args.quick else {}))
+        report["endtoend"] = endtoend.run(
+            (1,) if args.quick else (1, 2),
+            3000 if args.quick else 6000,
+            10.0 if args.quick else 30.0,
+            settings=tuple(args.set),
+            **({"monitoring_repeats": 1, "monitoring_sessions": 3000} if args.quick else {}),
+        )
         print(endtoend.table(report["endtoend"]))
     report["machine"]["load_average_after"] = os.getloadavg()
     RESULTS.mkdir(exist_ok=True)

@@ -9,6 +9,7 @@ topic. The last quarter of this run against its first quarter shows whether the 
 cost per fetch grows with what a partition holds (tansu's did, which is why every latency
 load of ``benchmarks.endtoend`` runs on fresh topics; Apache Kafka's should not).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -20,11 +21,12 @@ from pathlib import Path
 import numpy as np
 from confluent_kafka import Producer
 
-from job.local.broker import create_topics
-from job.local.jobprocess import PrivateBroker
-from job.local.traffic import HISTORIC, Message, TopicReader, send
+from job.topic_reader import TopicReader
+from local.broker import create_topics
+from local.jobprocess import PrivateBroker
+from local.traffic import HISTORIC, Message, send
 
-PAYLOAD_BYTES = 1300  # about a specification-shaped historic message (job.local.traffic)
+PAYLOAD_BYTES = 1300  # about a specification-shaped historic message (local.traffic)
 
 
 def run(rate: float = 660.0, seconds: float = 30.0) -> dict:
@@ -38,9 +40,12 @@ def run(rate: float = 660.0, seconds: float = 30.0) -> dict:
         finally:
             broker.stop()
     quarter = max(1, len(latencies) // 4)
-    return {"rate": rate, "messages": len(latencies),
-            "first_quarter": {**_percentiles(latencies[:quarter]), "broker_cores": _cores(cpu, 0.0, 0.25)},
-            "last_quarter": {**_percentiles(latencies[-quarter:]), "broker_cores": _cores(cpu, 0.75, 1.0)}}
+    return {
+        "rate": rate,
+        "messages": len(latencies),
+        "first_quarter": {**_percentiles(latencies[:quarter]), "broker_cores": _cores(cpu, 0.0, 0.25)},
+        "last_quarter": {**_percentiles(latencies[-quarter:]), "broker_cores": _cores(cpu, 0.75, 1.0)},
+    }
 
 
 def _paced(broker: PrivateBroker, topic: str, rate: float, count: int) -> tuple[list[float], list[tuple]]:
@@ -81,10 +86,12 @@ def _percentiles(latencies: list[float]) -> dict[str, float]:
 
 def line(report: dict) -> str:
     first, last = report["first_quarter"], report["last_quarter"]
-    return (f"the broker alone, {report['rate']:,.0f} messages/s into one new partition ({report['messages']:,} messages): "
-            f"produce->consume p50 / p99 {first['p50']:.0f} / {first['p99']:.0f} ms and the broker at "
-            f"{first['broker_cores']:.2f} cores in the first quarter, {last['p50']:.0f} / {last['p99']:.0f} ms "
-            f"and {last['broker_cores']:.2f} cores in the last")
+    return (
+        f"the broker alone, {report['rate']:,.0f} messages/s into one new partition ({report['messages']:,} messages): "
+        f"produce->consume p50 / p99 {first['p50']:.0f} / {first['p99']:.0f} ms and the broker at "
+        f"{first['broker_cores']:.2f} cores in the first quarter, {last['p50']:.0f} / {last['p99']:.0f} ms "
+        f"and {last['broker_cores']:.2f} cores in the last"
+    )
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -30,6 +30,7 @@ makes from the whole session (all sessions have both halves, written back to bac
 ``mismatched`` counts the decisions that differ, e.g. a session decided from one half
 because its other half was read too late. The pass-through decides nothing.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -44,12 +45,14 @@ from typing import Optional
 import numpy as np
 from confluent_kafka import Producer
 
+from contract.schema import DEMOGRAPHIC_FIELDS, PRODUCT_FIELDS, feature_row
 from job.config import load_config, parse_set_flags
 from job.decision import decide
-from job.local.jobprocess import JobProcess, PrivateBroker
-from job.local.traffic import DEMOGRAPHIC, HISTORIC, TopicReader, customers, plan_sessions, send, wait_for_answer
-from job.model import load_spec, open_scorer
-from job.schema import DEMOGRAPHIC_FIELDS, PRODUCT_FIELDS, feature_row
+from job.engines import open_scorer
+from job.model import load_spec
+from job.topic_reader import TopicReader
+from local.jobprocess import JobProcess, PrivateBroker
+from local.traffic import DEMOGRAPHIC, HISTORIC, customers, plan_sessions, send, wait_for_answer
 
 DECISION, PASSTHROUGH, PEER = "decision", "passthrough", "peer"
 KINDS = (DECISION, PASSTHROUGH, PEER)
@@ -102,8 +105,14 @@ class Drive:
             return []
         seconds = (np.array(self.sent_at) - min(self.sent_at)).astype(int)
         latencies = np.array(self.latencies_ms)
-        return [[int(s), round(float(np.percentile(latencies[seconds == s], 50)), 1),
-                 round(float(latencies[seconds == s].max()), 1)] for s in np.unique(seconds)]
+        return [
+            [
+                int(s),
+                round(float(np.percentile(latencies[seconds == s], 50)), 1),
+                round(float(latencies[seconds == s].max()), 1),
+            ]
+            for s in np.unique(seconds)
+        ]
 
 
 class Verdicts:
@@ -119,17 +128,30 @@ class Verdicts:
     def rows(people: list[dict], historic: bool = True) -> list[dict]:
         """The model's input rows of ``people``'s sessions (``historic`` False: the
         demographic half alone, what a join that gave up on the other half scores)."""
-        return [feature_row({k: p[k] for k in DEMOGRAPHIC_FIELDS},
-                            {k: int(p[k]) for k in PRODUCT_FIELDS} if historic else None) for p in people]
+        return [
+            feature_row(
+                {k: p[k] for k in DEMOGRAPHIC_FIELDS}, {k: int(p[k]) for k in PRODUCT_FIELDS} if historic else None
+            )
+            for p in people
+        ]
 
     def of(self, people: list[dict], historic: bool = True) -> dict[int, int]:
         scores = self.scorer.score_batch(self.rows(people, historic)).tolist()
-        return {int(p["uuid"]): decide(score, self.spec.threshold, self.safe_default)
-                for p, score in zip(people, scores)}
+        return {
+            int(p["uuid"]): decide(score, self.spec.threshold, self.safe_default) for p, score in zip(people, scores)
+        }
 
 
-def drive(job: JobProcess, reader: TopicReader, kind: str, people: list[dict], rate: Optional[float], seed: int,
-          verdicts: Verdicts, idle: float = 20.0) -> Drive:
+def drive(
+    job: JobProcess,
+    reader: TopicReader,
+    kind: str,
+    people: list[dict],
+    rate: Optional[float],
+    seed: int,
+    verdicts: Verdicts,
+    idle: float = 20.0,
+) -> Drive:
     """Publish ``people``'s sessions at ``rate`` sessions/s (None: as fast as possible) and
     collect the outputs until all arrived or nothing came for ``idle`` seconds."""
     messages = plan_sessions(people, seed, paired=True).messages
@@ -218,8 +240,16 @@ def progress(line: str) -> None:
     print(line, flush=True)
 
 
-def capacity(kind: str, parallelism: int, bootstrap: str, workdir: Path, backlog_sessions: int, progress,
-             flags: list[str], verdicts: Verdicts) -> dict:
+def capacity(
+    kind: str,
+    parallelism: int,
+    bootstrap: str,
+    workdir: Path,
+    backlog_sessions: int,
+    progress,
+    flags: list[str],
+    verdicts: Verdicts,
+) -> dict:
     """The sustained rate of a paced ramp, then CPU per session from a burst, on one job:
     the ramp first, while its topics are new (CPU time per session hardly depends on how
     fast the broker answers)."""
@@ -232,29 +262,53 @@ def capacity(kind: str, parallelism: int, bootstrap: str, workdir: Path, backlog
         cpu_before = job.job.cpu_seconds()
         burst = job.drive(customers(backlog_sessions, seed=1, uuid_base=uuid_base), None, seed=1)
         cpu_ms = (job.job.cpu_seconds() - cpu_before) * 1000 / backlog_sessions
-        progress(f"{kind} p{parallelism}: {cpu_ms:.2f} CPU ms per session (missing {burst.missing}, "
-                 f"mismatched {burst.mismatched})")
+        progress(
+            f"{kind} p{parallelism}: {cpu_ms:.2f} CPU ms per session (missing {burst.missing}, "
+            f"mismatched {burst.mismatched})"
+        )
         alive = job.job.alive()
     finally:
         job.stop()
-    return {"kind": kind, "parallelism": parallelism, "startup_s": job.startup, "capacity": rate,
-            "cpu_ms_per_session": cpu_ms, "ramp": ramp, "loads": [], "alive": alive,
-            "mismatched": sum(step["mismatched"] for step in ramp) + burst.mismatched}
+    return {
+        "kind": kind,
+        "parallelism": parallelism,
+        "startup_s": job.startup,
+        "capacity": rate,
+        "cpu_ms_per_session": cpu_ms,
+        "ramp": ramp,
+        "loads": [],
+        "alive": alive,
+        "mismatched": sum(step["mismatched"] for step in ramp) + burst.mismatched,
+    }
 
 
-def latency(kind: str, parallelism: int, broker: PrivateBroker, workdir: Path, rate: float, seconds: float,
-            seed: int, progress, flags: list[str], verdicts: Verdicts) -> dict:
+def latency(
+    kind: str,
+    parallelism: int,
+    broker: PrivateBroker,
+    workdir: Path,
+    rate: float,
+    seconds: float,
+    seed: int,
+    progress,
+    flags: list[str],
+    verdicts: Verdicts,
+) -> dict:
     """One paced load on a fresh job and fresh topics, after a warm-up at the same rate.
 
     Fresh, so that no load inherits another's history on the broker (the method
     dates from tansu, whose cost per fetch grew with a partition; benchmarks/broker.py
-    checks the broker for that). Warmed up, because the first seconds of a job (JIT, first fetches, the first checkpoint) are
+    checks the broker for that). Warmed up, because the first seconds of a job (JIT, first fetches,
+    the first checkpoint) are
     not the steady state being compared."""
     uuid_base = int(time.time() * 1000) * 1000
     job = Running(kind, broker.bootstrap, workdir, flags, verdicts)
     try:
-        job.drive(customers(max(int(rate * WARM_UP_SECONDS), 50), seed=seed + 1000, uuid_base=uuid_base), rate,
-                  seed=seed + 1000)
+        job.drive(
+            customers(max(int(rate * WARM_UP_SECONDS), 50), seed=seed + 1000, uuid_base=uuid_base),
+            rate,
+            seed=seed + 1000,
+        )
         people = customers(max(int(rate * seconds), 50), seed=seed, uuid_base=uuid_base + 10_000_000)
         started, broker_cpu, job_cpu = time.monotonic(), broker.cpu_seconds(), job.job.cpu_seconds()
         run_ = job.drive(people, rate, seed=seed)
@@ -263,15 +317,34 @@ def latency(kind: str, parallelism: int, broker: PrivateBroker, workdir: Path, r
         alive = job.job.alive()
     finally:
         job.stop()
-    progress(f"{kind} p{parallelism}: {rate:,.0f} sessions/s -> latency ms "
-             + " ".join(f"{k} {v:,.0f}" for k, v in run_.percentiles().items())
-             + f"; {cpu_ms:.2f} CPU ms per session; mismatched {run_.mismatched}; broker {broker_cores:.2f} cores")
-    return {"rate": rate, "missing": run_.missing, "duplicates": run_.duplicates, "mismatched": run_.mismatched,
-            "alive": alive, "broker_cores": broker_cores, "cpu_ms_per_session": cpu_ms, **run_.percentiles(), "timeline": run_.timeline()}
+    progress(
+        f"{kind} p{parallelism}: {rate:,.0f} sessions/s -> latency ms "
+        + " ".join(f"{k} {v:,.0f}" for k, v in run_.percentiles().items())
+        + f"; {cpu_ms:.2f} CPU ms per session; mismatched {run_.mismatched}; broker {broker_cores:.2f} cores"
+    )
+    return {
+        "rate": rate,
+        "missing": run_.missing,
+        "duplicates": run_.duplicates,
+        "mismatched": run_.mismatched,
+        "alive": alive,
+        "broker_cores": broker_cores,
+        "cpu_ms_per_session": cpu_ms,
+        **run_.percentiles(),
+        "timeline": run_.timeline(),
+    }
 
 
-def backlog(kind: str, parallelism: int, bootstrap: str, workdir: Path, sessions: int, progress, flags: list[str],
-            verdicts: Verdicts) -> dict:
+def backlog(
+    kind: str,
+    parallelism: int,
+    bootstrap: str,
+    workdir: Path,
+    sessions: int,
+    progress,
+    flags: list[str],
+    verdicts: Verdicts,
+) -> dict:
     """``sessions`` written before the job starts (each session's halves back to back), then
     the job started: how fast it catches up and what CPU it spends per session, from its
     first decision to its last (start-up excluded), and how many decisions it got wrong on
@@ -303,11 +376,19 @@ def backlog(kind: str, parallelism: int, bootstrap: str, workdir: Path, sessions
         job.stop()
     span = max(written) - min(written) if len(written) > 1 else float("nan")
     mismatched = sum(1 for uuid, value in decided.items() if uuid in expected and value != expected[uuid])
-    result = {"sessions": sessions, "decided": len(decided), "catch_up_sessions_per_s": len(written) / span,
-              "cpu_ms_per_session": cpu_ms, "mismatched": mismatched, "alive": alive}
-    progress(f"{kind} p{parallelism}: backlog of {sessions:,}: {len(decided):,} decided at "
-             f"{result['catch_up_sessions_per_s']:,.0f} sessions/s, {cpu_ms:.2f} CPU ms per session, "
-             f"mismatched {mismatched}")
+    result = {
+        "sessions": sessions,
+        "decided": len(decided),
+        "catch_up_sessions_per_s": len(written) / span,
+        "cpu_ms_per_session": cpu_ms,
+        "mismatched": mismatched,
+        "alive": alive,
+    }
+    progress(
+        f"{kind} p{parallelism}: backlog of {sessions:,}: {len(decided):,} decided at "
+        f"{result['catch_up_sessions_per_s']:,.0f} sessions/s, {cpu_ms:.2f} CPU ms per session, "
+        f"mismatched {mismatched}"
+    )
     return result
 
 
@@ -317,11 +398,20 @@ def sustained_rate(running: Running, uuid_base: int, progress) -> tuple[float, l
     for step in range(40):
         people = customers(int(rate * RAMP_SECONDS), seed=100 + step, uuid_base=uuid_base + step * 10_000_000)
         run_ = running.drive(people, rate, seed=100 + step, idle=10.0)
-        steps.append({"rate": rate, "lag_slope": run_.lag_slope(), "missing": run_.missing,
-                      "mismatched": run_.mismatched, **run_.percentiles()})
+        steps.append(
+            {
+                "rate": rate,
+                "lag_slope": run_.lag_slope(),
+                "missing": run_.missing,
+                "mismatched": run_.mismatched,
+                **run_.percentiles(),
+            }
+        )
         verdict = "" if run_.sustained() else f" (falls behind; {run_.missing} outputs missing)"
-        progress(f"{running.kind}: {rate:,.0f} sessions/s: lag slope {run_.lag_slope():+.3f}, "
-                 f"p99 {run_.percentiles()['p99']:,.0f} ms{verdict}")
+        progress(
+            f"{running.kind}: {rate:,.0f} sessions/s: lag slope {run_.lag_slope():+.3f}, "
+            f"p99 {run_.percentiles()['p99']:,.0f} ms{verdict}"
+        )
         if not run_.sustained():
             break
         best, rate = rate, rate * RAMP_STEP
@@ -339,9 +429,15 @@ def private_broker():
             broker.stop()
 
 
-def run(parallelisms=(1, 2), backlog_sessions: int = 6000, seconds: float = 30.0, progress=progress,
-        settings: tuple[str, ...] = (), monitoring_repeats: int = MONITORING_REPEATS,
-        monitoring_sessions: int = MONITORING_SESSIONS) -> dict:
+def run(
+    parallelisms=(1, 2),
+    backlog_sessions: int = 6000,
+    seconds: float = 30.0,
+    progress=progress,
+    settings: tuple[str, ...] = (),
+    monitoring_repeats: int = MONITORING_REPEATS,
+    monitoring_sessions: int = MONITORING_SESSIONS,
+) -> dict:
     """``settings``: ``section.key=value`` overrides given to every job. The jobs take turns
     load by load, so a change in what else the machine does hits them alike. The peer is
     one process whatever the parallelism, so it runs once, with the first parallelism;
@@ -352,33 +448,61 @@ def run(parallelisms=(1, 2), backlog_sessions: int = 6000, seconds: float = 30.0
         for parallelism in parallelisms:
             kinds = KINDS if parallelism == parallelisms[0] else (DECISION, PASSTHROUGH)
             flags = [f"flink.parallelism={parallelism}", *settings]
-            jobs = {kind: capacity(kind, parallelism, broker.bootstrap, workdir, backlog_sessions, progress, flags,
-                                   verdicts) for kind in kinds}
+            jobs = {
+                kind: capacity(
+                    kind, parallelism, broker.bootstrap, workdir, backlog_sessions, progress, flags, verdicts
+                )
+                for kind in kinds
+            }
             # a job that keeps up with no step of the ramp is loaded relative to the first step
             base = max(jobs[DECISION]["capacity"], RAMP_START)
             rates = [base * share for share in LOADS] + [TARGET_RATE]
             for number, rate in enumerate(rates):
                 for kind in kinds:
-                    jobs[kind]["loads"].append(latency(kind, parallelism, broker, workdir, rate, seconds,
-                                                       2 + number, progress, flags, verdicts))
+                    jobs[kind]["loads"].append(
+                        latency(
+                            kind, parallelism, broker, workdir, rate, seconds, 2 + number, progress, flags, verdicts
+                        )
+                    )
             for kind in kinds:
-                jobs[kind]["backlog"] = backlog(kind, parallelism, broker.bootstrap, workdir, backlog_sessions,
-                                                progress, flags, verdicts)
+                jobs[kind]["backlog"] = backlog(
+                    kind, parallelism, broker.bootstrap, workdir, backlog_sessions, progress, flags, verdicts
+                )
             for job in jobs.values():
-                job["alive"] = job["alive"] and job["backlog"].pop("alive") and all(
-                    load.pop("alive") for load in job["loads"])
-            results.append({"parallelism": parallelism, **jobs, "ratios": ratios(jobs[DECISION], jobs[PASSTHROUGH]),
-                            **({"peer_ratios": ratios(jobs[DECISION], jobs[PEER])} if PEER in jobs else {})})
-        monitoring = monitoring_run(broker.bootstrap, workdir, progress, settings, monitoring_repeats,
-                                    monitoring_sessions, verdicts)
-    return {"runs": results, "monitoring": monitoring, "backlog_sessions": backlog_sessions,
-            "seconds_per_load": seconds, "warm_up_seconds": WARM_UP_SECONDS, "target_rate": TARGET_RATE,
-            "settings": list(settings)}
+                job["alive"] = (
+                    job["alive"] and job["backlog"].pop("alive") and all(load.pop("alive") for load in job["loads"])
+                )
+            results.append(
+                {
+                    "parallelism": parallelism,
+                    **jobs,
+                    "ratios": ratios(jobs[DECISION], jobs[PASSTHROUGH]),
+                    **({"peer_ratios": ratios(jobs[DECISION], jobs[PEER])} if PEER in jobs else {}),
+                }
+            )
+        monitoring = monitoring_run(
+            broker.bootstrap, workdir, progress, settings, monitoring_repeats, monitoring_sessions, verdicts
+        )
+    return {
+        "runs": results,
+        "monitoring": monitoring,
+        "backlog_sessions": backlog_sessions,
+        "seconds_per_load": seconds,
+        "warm_up_seconds": WARM_UP_SECONDS,
+        "target_rate": TARGET_RATE,
+        "settings": list(settings),
+    }
 
 
-def monitoring_run(bootstrap: str, workdir: Path, progress, settings: tuple[str, ...] = (),
-                   repeats: int = MONITORING_REPEATS, sessions: int = MONITORING_SESSIONS,
-                   verdicts: Optional[Verdicts] = None) -> dict:
+def monitoring_run(
+    bootstrap: str,
+    workdir: Path,
+    progress,
+    settings: tuple[str, ...] = (),
+    repeats: int = MONITORING_REPEATS,
+    sessions: int = MONITORING_SESSIONS,
+    verdicts: Optional[Verdicts] = None,
+) -> dict:
     """Model monitoring's cost, at parallelism 1: the catch-up rate of a backlog (the job
     saturated, so the rate is its throughput) and its CPU per session, with monitoring off,
     on the default tenth of the sessions and on every session. The variants take turns,
@@ -391,10 +515,23 @@ def monitoring_run(bootstrap: str, workdir: Path, progress, settings: tuple[str,
     flags = ["flink.parallelism=1", *settings]
     rounds, names = [], list(MONITORING)
     for number in range(repeats):
-        order = names[number % len(names):] + names[:number % len(names)]  # each variant goes first once
+        order = names[number % len(names) :] + names[: number % len(names)]  # each variant goes first once
         progress(f"model monitoring's cost: round {number + 1} of {repeats} ({', '.join(order)})")
-        rounds.append({name: backlog(DECISION, 1, bootstrap, workdir, sessions, progress,
-                                     flags + monitoring_flags(MONITORING[name]), verdicts) for name in order})
+        rounds.append(
+            {
+                name: backlog(
+                    DECISION,
+                    1,
+                    bootstrap,
+                    workdir,
+                    sessions,
+                    progress,
+                    flags + monitoring_flags(MONITORING[name]),
+                    verdicts,
+                )
+                for name in order
+            }
+        )
     return {"sessions": sessions, "rounds": rounds, "cost": monitoring_cost(rounds)}
 
 
@@ -417,13 +554,13 @@ def monitoring_cost(rounds: list[dict]) -> dict:
             continue
         for figure, key in (("throughput", "catch_up_sessions_per_s"), ("cpu_per_session", "cpu_ms_per_session")):
             ratios_ = [r[name][key] / r["off"][key] for r in rounds]
-            cost[f"{name}: {figure}"] = {"median": float(np.median(ratios_)), "low": min(ratios_),
-                                         "high": max(ratios_)}
+            cost[f"{name}: {figure}"] = {"median": float(np.median(ratios_)), "low": min(ratios_), "high": max(ratios_)}
     full = cost["every session: throughput"]
     for name, sample in MONITORING.items():
         if sample is not None and sample < 1.0:
             cost[f"{name}: throughput cost from every session's"] = {
-                k: sample * (1 - full[k]) for k in ("median", "low", "high")}
+                k: sample * (1 - full[k]) for k in ("median", "low", "high")
+            }
     return cost
 
 
@@ -433,12 +570,13 @@ def monitoring_line(cost: dict) -> str:
         if sample is None:
             continue
         t, c = cost[f"{name}: throughput"], cost[f"{name}: cpu_per_session"]
-        text = (f"{name}: throughput x{t['median']:.3f} (x{t['low']:.3f}-x{t['high']:.3f}), "
-                f"CPU per session x{c['median']:.3f}")
+        text = (
+            f"{name}: throughput x{t['median']:.3f} (x{t['low']:.3f}-x{t['high']:.3f}), "
+            f"CPU per session x{c['median']:.3f}"
+        )
         derived = cost.get(f"{name}: throughput cost from every session's")
         if derived:
-            text += (f", cost from every session's {derived['median']:.1%} "
-                     f"({derived['high']:.1%}-{derived['low']:.1%})")
+            text += f", cost from every session's {derived['median']:.1%} ({derived['high']:.1%}-{derived['low']:.1%})"
         parts.append(text)
     return "; ".join(parts)
 
@@ -455,9 +593,11 @@ def load_names() -> list[str]:
 def ratios(decision: dict, other: dict) -> dict:
     """Decision job / the other (pass-through or peer): throughput and catch-up (higher is
     better), CPU and latency (lower is better)."""
-    out = {"capacity": decision["capacity"] / other["capacity"] if other["capacity"] else float("nan"),
-           "cpu_per_session": decision["cpu_ms_per_session"] / other["cpu_ms_per_session"],
-           "catch_up": decision["backlog"]["catch_up_sessions_per_s"] / other["backlog"]["catch_up_sessions_per_s"]}
+    out = {
+        "capacity": decision["capacity"] / other["capacity"] if other["capacity"] else float("nan"),
+        "cpu_per_session": decision["cpu_ms_per_session"] / other["cpu_ms_per_session"],
+        "catch_up": decision["backlog"]["catch_up_sessions_per_s"] / other["backlog"]["catch_up_sessions_per_s"],
+    }
     for name, mine, theirs in zip(load_names(), decision["loads"], other["loads"]):
         for q in ("p50", "p95", "p99"):
             out[f"{q}_at_{name}"] = mine[q] / theirs[q]
@@ -465,9 +605,11 @@ def ratios(decision: dict, other: dict) -> dict:
 
 
 def table(report: dict) -> str:
-    lines = [f"{'job':<13}{'p':>2}{'sessions/s':>12}{'catch-up/s':>11}{'CPU ms/s.':>10}{'wrong':>7}   "
-             "latency ms p50 / p95 / p99 at 25 %, 50 %, 90 % of the decision job's capacity and at "
-             f"{TARGET_RATE:.0f}/s (decision: p99 x pass-through, x peer)"]
+    lines = [
+        f"{'job':<13}{'p':>2}{'sessions/s':>12}{'catch-up/s':>11}{'CPU ms/s.':>10}{'wrong':>7}   "
+        "latency ms p50 / p95 / p99 at 25 %, 50 %, 90 % of the decision job's capacity and at "
+        f"{TARGET_RATE:.0f}/s (decision: p99 x pass-through, x peer)"
+    ]
     for run_ in report["runs"]:
         for kind in KINDS:
             if kind not in run_:
@@ -481,16 +623,22 @@ def table(report: dict) -> str:
                     text += f", x{run_['peer_ratios'][f'p99_at_{name}']:.2f})" if "peer_ratios" in run_ else ")"
                 cells.append(text)
             wrongs = "-" if kind == PASSTHROUGH else str(wrong(r))
-            lines.append(f"{kind:<13}{r['parallelism']:>2}{r['capacity']:>12,.0f}"
-                         f"{r['backlog']['catch_up_sessions_per_s']:>11,.0f}{r['cpu_ms_per_session']:>10.2f}"
-                         f"{wrongs:>7}   " + "; ".join(cells))
+            lines.append(
+                f"{kind:<13}{r['parallelism']:>2}{r['capacity']:>12,.0f}"
+                f"{r['backlog']['catch_up_sessions_per_s']:>11,.0f}{r['cpu_ms_per_session']:>10.2f}"
+                f"{wrongs:>7}   " + "; ".join(cells)
+            )
         for name in ("ratios", "peer_ratios"):
             if name in run_:
                 other = PASSTHROUGH if name == "ratios" else PEER
                 r = run_[name]
-                lines.append(f"  decision p{run_['parallelism']} / {other}: sustained x{r['capacity']:.2f}, "
-                             f"catch-up x{r['catch_up']:.2f}, CPU per session x{r['cpu_per_session']:.2f}")
-    lines.append("  model monitoring (decision p1, backlog drains in turns): " + monitoring_line(report["monitoring"]["cost"]))
+                lines.append(
+                    f"  decision p{run_['parallelism']} / {other}: sustained x{r['capacity']:.2f}, "
+                    f"catch-up x{r['catch_up']:.2f}, CPU per session x{r['cpu_per_session']:.2f}"
+                )
+    lines.append(
+        "  model monitoring (decision p1, backlog drains in turns): " + monitoring_line(report["monitoring"]["cost"])
+    )
     return "\n".join(lines)
 
 
@@ -499,8 +647,13 @@ def main(argv: Optional[list[str]] = None) -> None:
     parser.add_argument("--parallelism", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--backlog-sessions", type=int, default=6000)
     parser.add_argument("--seconds", type=float, default=30.0, help="length of each latency load")
-    parser.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
-                        help="a job setting for every job, e.g. flink.properties.execution.buffer-timeout.interval=5ms")
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="SECTION.KEY=VALUE",
+        help="a job setting for every job, e.g. flink.properties.execution.buffer-timeout.interval=5ms",
+    )
     args = parser.parse_args(argv)
     print(table(run(args.parallelism, args.backlog_sessions, args.seconds, settings=tuple(args.set))))
 

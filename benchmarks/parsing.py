@@ -2,13 +2,14 @@
 
     python -m benchmarks --parsing-only
 
-The messages are job.local.traffic's: specification-shaped histories (every key, repeats,
+The messages are local.traffic's: specification-shaped histories (every key, repeats,
 shuffled) in each quote style, the idealised sparse profile, and demographics. Each
 message set is timed through ``parse_*`` (job/shapes.py first, the general parser for
 the rest) and through ``general_*`` alone, the two taking turns on slices of the set, a
 speed being that of the median slice (as in benchmarks/scoring.py); every message's two
 results are compared as well, so the speed-up is only reported next to its parity.
 """
+
 from __future__ import annotations
 
 import os
@@ -17,8 +18,8 @@ import statistics
 import time
 from typing import Callable
 
-from job.local.traffic import SPARSE, customers, demographic_message, historic_message
 from job.records import Parsed, general_demographic, general_historic, parse_demographic, parse_historic
+from local.traffic import SPARSE, customers, demographic_message, historic_message
 
 LIMIT = 65536  # parsing.max_message_bytes in conf/job.yaml
 ROUNDS = 5
@@ -31,12 +32,21 @@ def message_sets(count: int, seed: int) -> dict[str, tuple[list[bytes], Parse, P
     people, rng = customers(count, seed=seed, uuid_base=1_000_000), random.Random(seed)
     histories = [historic_message(customer, rng) for customer in people]
     return {
-        "historic, specification, literal": ([m for m in histories if m.startswith(b"{'")], parse_historic,
-                                             general_historic),
-        "historic, specification, JSON": ([m for m in histories if m.startswith(b'{"')], parse_historic,
-                                          general_historic),
-        "historic, sparse (idealised)": ([historic_message(c, rng, SPARSE) for c in people], parse_historic,
-                                         general_historic),
+        "historic, specification, literal": (
+            [m for m in histories if m.startswith(b"{'")],
+            parse_historic,
+            general_historic,
+        ),
+        "historic, specification, JSON": (
+            [m for m in histories if m.startswith(b'{"')],
+            parse_historic,
+            general_historic,
+        ),
+        "historic, sparse (idealised)": (
+            [historic_message(c, rng, SPARSE) for c in people],
+            parse_historic,
+            general_historic,
+        ),
         "demographic": ([demographic_message(c, rng) for c in people], parse_demographic, general_demographic),
     }
 
@@ -54,12 +64,24 @@ def run(count: int = 2000, seed: int = 0, rounds: int = ROUNDS) -> dict:
             for variant in timings:
                 timings[variant].append(_us_per_message(variant, batch))
         general_us, fast_us = statistics.median(timings[general]), statistics.median(timings[parse])
-        results.append({"messages": name, "count": len(payloads),
-                        "mean_bytes": round(sum(map(len, payloads)) / len(payloads)),
-                        "general_us": general_us, "fast_us": fast_us, "speedup": general_us / fast_us,
-                        "differences": sum(parse(p, LIMIT) != general(p, LIMIT) for p in payloads)})
-    return {"customers": count, "seed": seed, "rounds": rounds, "sets": results,
-            "load_average_1m": [load_before, os.getloadavg()[0]]}
+        results.append(
+            {
+                "messages": name,
+                "count": len(payloads),
+                "mean_bytes": round(sum(map(len, payloads)) / len(payloads)),
+                "general_us": general_us,
+                "fast_us": fast_us,
+                "speedup": general_us / fast_us,
+                "differences": sum(parse(p, LIMIT) != general(p, LIMIT) for p in payloads),
+            }
+        )
+    return {
+        "customers": count,
+        "seed": seed,
+        "rounds": rounds,
+        "sets": results,
+        "load_average_1m": [load_before, os.getloadavg()[0]],
+    }
 
 
 def _us_per_message(parse: Parse, payloads: list[bytes]) -> float:
@@ -71,13 +93,14 @@ def _us_per_message(parse: Parse, payloads: list[bytes]) -> float:
 
 def table(report: dict) -> str:
     lines = [
-        f"job.local.traffic messages for {report['customers']} customers (seed {report['seed']}) in "
+        f"local.traffic messages for {report['customers']} customers (seed {report['seed']}) in "
         f"{report['rounds']} interleaved slices, median slice; general = the general parser alone, "
         "parse = fast path first; load average (1 min) " + " -> ".join(f"{x:.2f}" for x in report["load_average_1m"]),
         f"{'messages':<36}{'count':>6}{'bytes':>7}{'general us':>12}{'parse us':>10}{'speed-up':>10}{'differ':>8}",
     ]
     for r in report["sets"]:
-        lines.append(f"{r['messages']:<36}{r['count']:>6}{r['mean_bytes']:>7}{r['general_us']:>12.1f}"
-                     f"{r['fast_us']:>10.1f}{r['speedup']:>9.1f}x{r['differences']:>8}")
+        lines.append(
+            f"{r['messages']:<36}{r['count']:>6}{r['mean_bytes']:>7}{r['general_us']:>12.1f}"
+            f"{r['fast_us']:>10.1f}{r['speedup']:>9.1f}x{r['differences']:>8}"
+        )
     return "\n".join(lines)
-

@@ -8,6 +8,7 @@ state, no model), so what it sustains and how fast it answers is what PyFlink, t
 connector and the broker cost on this machine. One echo per session, like the decision
 job's one decision, so both put the same load on the broker.
 """
+
 from __future__ import annotations
 
 import argparse

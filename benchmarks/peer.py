@@ -12,6 +12,7 @@ checkpointed and its join state is never evicted: a benchmark run is bounded, an
 fault tolerance is what the comparison leaves out on purpose, so the peer sets a floor
 on what the job's machinery is allowed to cost.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -26,11 +27,13 @@ from confluent_kafka import Consumer, Producer
 from job import messages
 from job.config import Config, ConfigError, load_config, parse_set_flags, read_token
 from job.decision import decide
-from job.model import ModelError, load_spec, open_scorer
+from job.engines import open_scorer
+from job.model import load_spec
+from job.pmml import ModelError
 from job.records import Rejection, parse_demographic, parse_historic
 from job.sessions import NO_WATERMARK, Clock, JoinedSession, Rules, Session
 
-FAR_FUTURE = 2 ** 62
+FAR_FUTURE = 2**62
 
 
 class PeerJoin:
@@ -76,8 +79,16 @@ def run(cfg: Config, token: str, batch: int) -> None:
     scorer = open_scorer(spec)
     topics = (cfg.kafka.topics.demographic, cfg.kafka.topics.historic)
     parsers = {topics[0]: parse_demographic, topics[1]: parse_historic}
-    consumer = Consumer(cfg.kafka.client(**{"group.id": f"{cfg.kafka.group_id}-peer", "auto.offset.reset": "earliest",
-                                            "enable.auto.commit": True, "fetch.wait.max.ms": 10}))
+    consumer = Consumer(
+        cfg.kafka.client(
+            **{
+                "group.id": f"{cfg.kafka.group_id}-peer",
+                "auto.offset.reset": "earliest",
+                "enable.auto.commit": True,
+                "fetch.wait.max.ms": 10,
+            }
+        )
+    )
     producer = Producer(cfg.kafka.client(**{"linger.ms": 5}))
     consumer.subscribe(list(topics))
     join, last_read = PeerJoin(cfg), time.monotonic()
@@ -110,8 +121,9 @@ def run(cfg: Config, token: str, batch: int) -> None:
         scorer.close()
 
 
-def publish(producer: Producer, cfg: Config, scorer, threshold: float, sessions: list[JoinedSession],
-            token: str) -> None:
+def publish(
+    producer: Producer, cfg: Config, scorer, threshold: float, sessions: list[JoinedSession], token: str
+) -> None:
     """Score the micro-batch in one pypmml call and write one prediction per session."""
     if not sessions:
         return
@@ -120,8 +132,9 @@ def publish(producer: Producer, cfg: Config, scorer, threshold: float, sessions:
     probabilities = dict(zip((s.uuid for s in scored), scores))
     for session in sessions:
         value = decide(probabilities.get(session.uuid), threshold, cfg.model.safe_default)
-        producer.produce(cfg.kafka.topics.prediction, key=str(session.uuid),
-                         value=messages.prediction(session.uuid, value, token))
+        producer.produce(
+            cfg.kafka.topics.prediction, key=str(session.uuid), value=messages.prediction(session.uuid, value, token)
+        )
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -10,6 +10,7 @@ result: the sampled stacks (collapsed, for flamegraph.pl or speedscope.app) and 
 functions with the most samples, by own time and by the time spent under them, in
 benchmarks/results/profile-<time>.{collapsed,txt}.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -23,8 +24,8 @@ import time
 from pathlib import Path
 
 from benchmarks.endtoend import Running, Verdicts
-from job.local.jobprocess import PrivateBroker
-from job.local.traffic import customers
+from local.jobprocess import PrivateBroker
+from local.traffic import customers
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -51,8 +52,10 @@ def summarise(collapsed: Path, top: int = 25) -> str:
         own[frames[-1]] += n
         for frame in set(frames):
             under[frame] += n
-    lines = [f"{total:,} samples of Python running in the TaskManager (the GIL's holder; {idle:,} more with no "
-             "Python frame), by function (file:line):"]
+    lines = [
+        f"{total:,} samples of Python running in the TaskManager (the GIL's holder; {idle:,} more with no "
+        "Python frame), by function (file:line):"
+    ]
     for title, counter in (("own time", own), ("time under (inclusive)", under)):
         lines.append(f"\nby {title}:")
         lines += [f"{100 * n / total:6.1f} %  {frame}" for frame, n in counter.most_common(top)]
@@ -78,11 +81,29 @@ def main(argv: list[str] | None = None) -> int:
             load.start()
             time.sleep(5)  # past the first seconds of the load
             jvm = jvm_of(job.job.proc.pid)
-            print(f"sampling the TaskManager JVM {jvm} for {args.seconds:.0f} s at {args.rate:,.0f} sessions/s",
-                  flush=True)
-            subprocess.run([spy, "record", "--pid", str(jvm), "--duration", str(int(args.seconds)), "--rate", "100", "--gil",
-                            "--format", "raw", "--output", f"{stem}.collapsed", "--nonblocking"],
-                           check=True)
+            print(
+                f"sampling the TaskManager JVM {jvm} for {args.seconds:.0f} s at {args.rate:,.0f} sessions/s",
+                flush=True,
+            )
+            subprocess.run(
+                [
+                    spy,
+                    "record",
+                    "--pid",
+                    str(jvm),
+                    "--duration",
+                    str(int(args.seconds)),
+                    "--rate",
+                    "100",
+                    "--gil",
+                    "--format",
+                    "raw",
+                    "--output",
+                    f"{stem}.collapsed",
+                    "--nonblocking",
+                ],
+                check=True,
+            )
             load.join()
         finally:
             if job is not None:

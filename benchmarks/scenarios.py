@@ -3,7 +3,7 @@
     python -m benchmarks --scenarios-only        (make bench BENCH_ARGS=--scenarios-only)
 
 The job runs on a broker and a standalone cluster of the project's own
-(job/local/stack.py: `job.local.broker up`, `job.local.cluster up`, `make submit`, on
+(local/stack.py: `local.broker up`, `local.cluster up`, `make submit`, on
 private ports), with conf/job.yaml's settings and the committed model; the traffic is
 the specification's shape, both halves of a session written back to back in random
 order. The peer (benchmarks/peer.py) runs on the same broker and traffic where the
@@ -18,6 +18,7 @@ with the job after a failover). ``wrong``: decisions unlike the whole session's.
 warm run at 300/s also the expected uplift over the original age/sex targeting
 (experiment/response.py's ground truth), beside the same model's offline decisions.
 """
+
 from __future__ import annotations
 
 import json
@@ -30,12 +31,12 @@ from typing import Optional
 import numpy as np
 
 from benchmarks.endtoend import DECISION, PEER, Drive, Running, Verdicts, drive, progress, wait_until_serving
+from contract.schema import LABEL
 from experiment.config import load_experiment
 from experiment.platform import offline_decisions
 from experiment.response import true_effect
-from job.local.stack import ClusterJob, private_stack
-from job.local.traffic import customers, plan_sessions, produce
-from job.schema import LABEL
+from local.stack import ClusterJob, private_stack
+from local.traffic import customers, plan_sessions, produce
 
 TOKEN = "scenarios-token"
 WARM_UP_SECONDS = 20.0  # after the job first answers, as in the issue
@@ -76,11 +77,19 @@ def figures(people: list[dict], result: Drive, verdicts: Verdicts, counters: Opt
     whole, alone = result.values, verdicts.of(people, historic=False)
     decided_at = np.array(result.sent_at) + np.array(result.latencies_ms) / 1000
     half_only = sum(1 for uuid, value in result.decisions.items() if value == alone[uuid] != whole[uuid])
-    row = {"sessions": len(people), "decided": len(result.decisions), "lost": result.missing,
-           "duplicates": result.duplicates, **result.percentiles(), "half_only": half_only,
-           "distinguishable": sum(1 for uuid in whole if whole[uuid] != alone[uuid]), "wrong": result.mismatched,
-           "sessions_per_s": len(result.decisions) / (decided_at.max() - min(result.sent_at))
-           if result.sent_at else float("nan")}
+    row = {
+        "sessions": len(people),
+        "decided": len(result.decisions),
+        "lost": result.missing,
+        "duplicates": result.duplicates,
+        **result.percentiles(),
+        "half_only": half_only,
+        "distinguishable": sum(1 for uuid in whole if whole[uuid] != alone[uuid]),
+        "wrong": result.mismatched,
+        "sessions_per_s": len(result.decisions) / (decided_at.max() - min(result.sent_at))
+        if result.sent_at
+        else float("nan"),
+    }
     if counters is not None:
         row["join_timed_out_or_valve"] = int(sum(counters.values()))
     return row
@@ -93,8 +102,10 @@ def uplift(people: list[dict], decisions: dict[int, int], whole: dict[int, int])
     _, baseline = offline_decisions(experiment.platform.control_pmml, Verdicts.rows(people))
     buys = np.array([bool(p[LABEL]) for p in people])
     uuids = [int(p["uuid"]) for p in people]
-    return {name: true_effect(experiment.response, buys, np.array([shown.get(u, 0) for u in uuids]), baseline)
-            for name, shown in (("job", decisions), ("offline", whole))}
+    return {
+        name: true_effect(experiment.response, buys, np.array([shown.get(u, 0) for u in uuids]), baseline)
+        for name, shown in (("job", decisions), ("offline", whole))
+    }
 
 
 def backlog(s: Scenarios, n: int) -> dict:
@@ -126,26 +137,34 @@ def backlog(s: Scenarios, n: int) -> dict:
             written.append(record.timestamp()[1] / 1000)
     time.sleep(1.0)
     counters = s.counters()
-    return {"sessions": n, "decided": len(decisions), "lost": n - len(decisions), "duplicates": duplicates,
-            "half_only": sum(1 for u, v in decisions.items() if v == alone[u] != whole[u]),
-            "distinguishable": sum(1 for u in whole if whole[u] != alone[u]),
-            "wrong": sum(1 for u, v in decisions.items() if v != whole[u]),
-            "join_timed_out_or_valve": int(sum(counters.values())),
-            "sessions_per_s": len(written) / (max(written) - min(written)) if len(written) > 1 else float("nan"),
-            "first_decision_after_submit_s": min(written) - submitted if written else float("nan")}
+    return {
+        "sessions": n,
+        "decided": len(decisions),
+        "lost": n - len(decisions),
+        "duplicates": duplicates,
+        "half_only": sum(1 for u, v in decisions.items() if v == alone[u] != whole[u]),
+        "distinguishable": sum(1 for u in whole if whole[u] != alone[u]),
+        "wrong": sum(1 for u, v in decisions.items() if v != whole[u]),
+        "join_timed_out_or_valve": int(sum(counters.values())),
+        "sessions_per_s": len(written) / (max(written) - min(written)) if len(written) > 1 else float("nan"),
+        "first_decision_after_submit_s": min(written) - submitted if written else float("nan"),
+    }
 
 
 def taskmanager_kill(s: Scenarios, n: int, rate: float) -> dict:
     """A standby TaskManager registered, ``n`` sessions at ``rate``, the job's TaskManager
     SIGKILLed ``KILL_AFTER_SECONDS`` in: lost, duplicated and half-only sessions."""
-    s.stack.module("job.local.cluster", "start-taskmanager")
+    s.stack.module("local.cluster", "start-taskmanager")
     people = s.people(n)
     outcome: dict = {}
-    sender = threading.Thread(target=lambda: outcome.update(
-        result=drive(s.job, s.reader, DECISION, people, rate, s.seed, s.verdicts, idle=90.0)))
+    sender = threading.Thread(
+        target=lambda: outcome.update(
+            result=drive(s.job, s.reader, DECISION, people, rate, s.seed, s.verdicts, idle=90.0)
+        )
+    )
     sender.start()
     time.sleep(KILL_AFTER_SECONDS)
-    killed = s.stack.module("job.local.cluster", "kill-taskmanager", "--oldest").stdout.strip()
+    killed = s.stack.module("local.cluster", "kill-taskmanager", "--oldest").stdout.strip()
     sender.join()
     row = figures(people, outcome["result"], s.verdicts)
     return {**row, "killed": killed, "restarts": s.stack.flink.restarts(s.job.id)}
@@ -176,8 +195,12 @@ def run(progress=progress) -> dict:
             progress(f"job serving {started:.0f} s after submission; {WARM_UP_SECONDS:.0f} s warm-up")
             time.sleep(WARM_UP_SECONDS)
             rows: dict[str, dict] = {}
-            for name, n, rate in (("3,000 at 300/s, fresh job", 3000, 300.0), ("6,000 at 300/s, warm job", 6000, 300.0),
-                                  ("3,000 at 200/s", 3000, 200.0), ("flat out, 10,000", 10000, None)):
+            for name, n, rate in (
+                ("3,000 at 300/s, fresh job", 3000, 300.0),
+                ("6,000 at 300/s, warm job", 6000, 300.0),
+                ("3,000 at 200/s", 3000, 200.0),
+                ("flat out, 10,000", 10000, None),
+            ):
                 people, result, counters = s.paced(n, rate)
                 rows[name] = figures(people, result, verdicts, counters)
                 if name.startswith("6,000"):
@@ -199,14 +222,17 @@ def line(row: dict) -> str:
     if "p50" in row:
         parts.append(f"p50 {row['p50']:,.0f} ms, p99 {row['p99']:,.0f} ms")
     parts.append(f"{row['sessions_per_s']:,.0f} sessions/s")
-    parts.append(f"half-only {row['half_only']} of {row['distinguishable']} distinguishable "
-                 f"({row['half_only'] / max(row['decided'], 1):.1%} of decided)")
+    parts.append(
+        f"half-only {row['half_only']} of {row['distinguishable']} distinguishable "
+        f"({row['half_only'] / max(row['decided'], 1):.1%} of decided)"
+    )
     if "join_timed_out_or_valve" in row:
         parts.append(f"join timed out or valve {row['join_timed_out_or_valve']}")
     parts.append(f"wrong {row['wrong']}")
     if "uplift" in row:
-        parts.append(f"uplift vs age/sex {row['uplift']['job']:+.2f} $/customer "
-                     f"(offline {row['uplift']['offline']:+.2f})")
+        parts.append(
+            f"uplift vs age/sex {row['uplift']['job']:+.2f} $/customer (offline {row['uplift']['offline']:+.2f})"
+        )
     return "; ".join(parts)
 
 

@@ -2,13 +2,14 @@
 
     python -m benchmarks.scoring [--pmml pmml/model.pmml] [--records 10000] [--seed 0]
 
-The records are ``job.model.sample_rows``: the job's shapes (both halves, one half
+The records are ``job.parity.sample_rows``: the job's shapes (both halves, one half
 missing) plus fields at split values, one ulp either side and out of range, so the
 differences reported are parity on hard cases, not only on typical traffic. Every engine
 is warmed up on the first records before it is timed, and the variants take turns on
 slices of the records (``run``); the reference for speed-up and difference is pypmml
 scoring one record per call, as the job's operator would.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -21,7 +22,10 @@ from typing import Callable, Sequence
 import numpy as np
 import pandas as pd
 
-from job.model import load_spec, open_scorer, sample_rows, split_values
+from job.engines import open_scorer
+from job.model import load_spec
+from job.parity import sample_rows
+from job.pmml import split_values
 
 REPO = Path(__file__).resolve().parent.parent
 WARM_UP = 200
@@ -30,8 +34,9 @@ ROUNDS = 5
 Score = Callable[[Sequence[dict]], np.ndarray]
 
 
-def run(pmml_path: Path | str = REPO / "pmml" / "model.pmml", records: int = 10000, seed: int = 0,
-        rounds: int = ROUNDS) -> dict:
+def run(
+    pmml_path: Path | str = REPO / "pmml" / "model.pmml", records: int = 10000, seed: int = 0, rounds: int = ROUNDS
+) -> dict:
     """Time each engine on the same records; {"engines": [{"engine", "load_s", "us_per_record", ...}]}.
 
     The records are scored in ``rounds`` slices, every variant on a slice before any goes
@@ -52,8 +57,10 @@ def run(pmml_path: Path | str = REPO / "pmml" / "model.pmml", records: int = 100
             started = time.perf_counter()
             scorers.append(open_scorer(spec, engine))  # loads and checks the embedded verification rows
             scorer, load_s = scorers[-1], time.perf_counter() - started
-            variants += [(f"{engine} per-record", load_s, _one_at_a_time(scorer)),
-                         (f"{engine} batched" + (" (JSON)" if engine == "pypmml" else ""), load_s, scorer.score_batch)]
+            variants += [
+                (f"{engine} per-record", load_s, _one_at_a_time(scorer)),
+                (f"{engine} batched" + (" (JSON)" if engine == "pypmml" else ""), load_s, scorer.score_batch),
+            ]
             if engine == "pypmml":
                 variants.append(("pypmml batched (DataFrame)", load_s, _dataframe_scorer(scorer)))
         for _, _, score in variants:
@@ -66,13 +73,21 @@ def run(pmml_path: Path | str = REPO / "pmml" / "model.pmml", records: int = 100
         for scorer in scorers:
             scorer.close()
     reference = np.concatenate([scores for _, scores in timings[variants[0][0]]])
-    results = [_result(name, load_s, timings[name], [len(batch) for batch in slices], reference)
-               for name, load_s, _ in variants]
+    results = [
+        _result(name, load_s, timings[name], [len(batch) for batch in slices], reference)
+        for name, load_s, _ in variants
+    ]
     base = results[0]["records_per_s"]
     for result in results:
         result["speedup"] = result["records_per_s"] / base
-    return {"pmml": str(pmml_path), "records": len(rows), "seed": seed, "rounds": rounds, "engines": results,
-            "load_average_1m": [load_before, os.getloadavg()[0]]}
+    return {
+        "pmml": str(pmml_path),
+        "records": len(rows),
+        "seed": seed,
+        "rounds": rounds,
+        "engines": results,
+        "load_average_1m": [load_before, os.getloadavg()[0]],
+    }
 
 
 def _one_at_a_time(scorer) -> Score:
@@ -97,8 +112,9 @@ def _timed(score: Score, rows: Sequence[dict]) -> tuple[float, np.ndarray]:
     return time.perf_counter() - started, scores
 
 
-def _result(name: str, load_s: float, timings: list[tuple[float, np.ndarray]], sizes: list[int],
-            reference: np.ndarray) -> dict:
+def _result(
+    name: str, load_s: float, timings: list[tuple[float, np.ndarray]], sizes: list[int], reference: np.ndarray
+) -> dict:
     scores = np.concatenate([scored for _, scored in timings])
     both_missing = np.isnan(scores) & np.isnan(reference)
     difference = np.where(both_missing, 0.0, np.abs(scores - reference))
@@ -122,8 +138,10 @@ def table(report: dict) -> str:
         f"{'engine':<28}{'load s':>8}{'records/s':>12}{'us/record':>11}{'speed-up':>10}{'max |diff|':>12}",
     ]
     for r in report["engines"]:
-        lines.append(f"{r['engine']:<28}{r['load_s']:>8.2f}{r['records_per_s']:>12,.0f}{r['us_per_record']:>11.1f}"
-                     f"{r['speedup']:>9.1f}x{r['max_abs_difference']:>12.1e}")
+        lines.append(
+            f"{r['engine']:<28}{r['load_s']:>8.2f}{r['records_per_s']:>12,.0f}{r['us_per_record']:>11.1f}"
+            f"{r['speedup']:>9.1f}x{r['max_abs_difference']:>12.1e}"
+        )
     return "\n".join(lines)
 
 

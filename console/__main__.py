@@ -1,4 +1,5 @@
 """python -m console [--host H] [--port P]: serve the experiment console (make console)."""
+
 from __future__ import annotations
 
 import argparse
@@ -26,15 +27,17 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {err}", file=sys.stderr)
         return 2
     if not cfg.loopback:
-        print(f"warning: listening on {cfg.host}, not loopback: anyone who reaches this address can create "
-              "experiments and read their tokens at creation. Use 127.0.0.1 unless you mean it.", file=sys.stderr)
+        print(
+            f"warning: listening on {cfg.host}, not loopback: anyone who reaches this address can create "
+            "experiments and read their tokens at creation. Use 127.0.0.1 unless you mean it.",
+            file=sys.stderr,
+        )
     from waitress import serve
 
     # SIGTERM (a service manager, `kill`) ends like Ctrl-C: the running experiment is
     # stopped and marked interrupted, its recorded sessions kept.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
-    print(f"experiment console at http://{cfg.host}:{cfg.port}/ (database {cfg.database}); Ctrl-C stops it",
-          flush=True)
+    print(f"experiment console at http://{cfg.host}:{cfg.port}/ (database {cfg.database}); Ctrl-C stops it", flush=True)
     try:
         serve(app, host=cfg.host, port=cfg.port, threads=8, ident="silocompro-console")
     finally:

@@ -6,6 +6,7 @@ The page's scripts talk to a small JSON API under ``/api``; every refusal is a 4
 ``{"error", "field", "detail"}`` there and a styled page elsewhere (console/errors.py).
 Nothing here takes a token: it is issued once and never accepted, echoed or put in a URL.
 """
+
 from __future__ import annotations
 
 import json
@@ -41,7 +42,7 @@ REPORT_FILES = (report.EFFECT_PNG, report.ARMS_PNG, report.REPORT_HTML, report.R
 SUBMIT_ENV = ("KAFKA_BOOTSTRAP", "FLINK_REST_PORT", "FLINK_RPC_PORT", "FLINK_TM_RPC_PORT", "FLINK_BLOB_PORT")
 SECURITY_HEADERS = {
     "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; frame-ancestors 'none'; "
-                               "form-action 'self'; base-uri 'none'",
+    "form-action 'self'; base-uri 'none'",
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "same-origin",  # "no-referrer" would make form posts say Origin: null
     "X-Frame-Options": "DENY",
@@ -63,8 +64,11 @@ class IdConverter(BaseConverter):
         return str(value)
 
 
-def create_app(console_cfg: Optional[ConsoleConfig] = None, exp_cfg: Optional[ExperimentConfig] = None,
-               job_cfg: Optional[Config] = None) -> Flask:
+def create_app(  # noqa: C901  (Flask's app factory: the sum of its small route handlers)
+    console_cfg: Optional[ConsoleConfig] = None,
+    exp_cfg: Optional[ExperimentConfig] = None,
+    job_cfg: Optional[Config] = None,
+) -> Flask:
     console_cfg = console_cfg or load_console()
     exp_cfg = exp_cfg or load_experiment()
     job_cfg = job_cfg or load_config()
@@ -108,9 +112,16 @@ def create_app(console_cfg: Optional[ConsoleConfig] = None, exp_cfg: Optional[Ex
         return experiment
 
     def form_page(values, error=None, status=200):
-        return render_template("index.html", fields=forms.FIELDS, meta_fields=forms.META_FIELDS,
-                               analysis_fields=forms.ANALYSIS_FIELDS, values=values, error=error,
-                               experiments=store.all(), rate=exp_cfg.platform.rate), status
+        return render_template(
+            "index.html",
+            fields=forms.FIELDS,
+            meta_fields=forms.META_FIELDS,
+            analysis_fields=forms.ANALYSIS_FIELDS,
+            values=values,
+            error=error,
+            experiments=store.all(),
+            rate=exp_cfg.platform.rate,
+        ), status
 
     @app.get("/")
     def index():
@@ -123,8 +134,14 @@ def create_app(console_cfg: Optional[ConsoleConfig] = None, exp_cfg: Optional[Ex
             plan = forms.plan_from_form(values, console_cfg.max_sessions)
         except PlanError as err:
             return errors.refusal(422, err.reason, err.field)
-        return jsonify(plan=plan.as_dict(), solved=forms.solved(values), lines=describe(plan),
-                       warnings=warnings(plan), curve=curve(plan), seconds=plan.total / exp_cfg.platform.rate)
+        return jsonify(
+            plan=plan.as_dict(),
+            solved=forms.solved(values),
+            lines=describe(plan),
+            warnings=warnings(plan),
+            curve=curve(plan),
+            seconds=plan.total / exp_cfg.platform.rate,
+        )
 
     @app.post("/experiments")
     def create():
@@ -135,12 +152,17 @@ def create_app(console_cfg: Optional[ConsoleConfig] = None, exp_cfg: Optional[Ex
         except PlanError as err:
             return form_page(request.form, {"field": err.field, "message": err.reason}, 422)
         token = issue()
-        experiment_id = store.create(plan, settings, salt=f"console-{secrets.token_hex(8)}",
-                                     token_sha256=digest(token))
+        experiment_id = store.create(plan, settings, salt=f"console-{secrets.token_hex(8)}", token_sha256=digest(token))
         page = url_for("created", experiment_id=experiment_id)
         response = redirect(page, 303)
-        response.set_cookie(REVEAL_COOKIE, reveals.put(experiment_id, token), max_age=int(reveals.ttl_s),
-                            path=page, httponly=True, samesite="Strict")
+        response.set_cookie(
+            REVEAL_COOKIE,
+            reveals.put(experiment_id, token),
+            max_age=int(reveals.ttl_s),
+            path=page,
+            httponly=True,
+            samesite="Strict",
+        )
         return response
 
     @app.get("/experiments/<id:experiment_id>/created")
@@ -149,16 +171,24 @@ def create_app(console_cfg: Optional[ConsoleConfig] = None, exp_cfg: Optional[Ex
         token = reveals.take(experiment_id, request.cookies.get(REVEAL_COOKIE))
         env = " ".join(f"{name}={shlex.quote(os.environ[name])}" for name in SUBMIT_ENV if os.environ.get(name))
         submit = f"{env + ' ' if env else ''}make submit TOKEN={token}" if token else None
-        response = make_response(render_template("created.html", experiment=experiment, token=token, submit=submit,
-                                                 lines=describe(experiment.plan)))
+        response = make_response(
+            render_template(
+                "created.html", experiment=experiment, token=token, submit=submit, lines=describe(experiment.plan)
+            )
+        )
         response.delete_cookie(REVEAL_COOKIE, path=request.path)
         return response
 
     @app.get("/experiments/<id:experiment_id>")
     def experiment_page(experiment_id: int):
         experiment = experiment_or_404(experiment_id)
-        return render_template("experiment.html", experiment=experiment, lines=describe(experiment.plan),
-                               settings_lines=experiment.settings.lines(experiment.plan), startable=STARTABLE)
+        return render_template(
+            "experiment.html",
+            experiment=experiment,
+            lines=describe(experiment.plan),
+            settings_lines=experiment.settings.lines(experiment.plan),
+            startable=STARTABLE,
+        )
 
     @app.post("/experiments/<id:experiment_id>/archive")
     def archive(experiment_id: int):
@@ -180,12 +210,21 @@ def create_app(console_cfg: Optional[ConsoleConfig] = None, exp_cfg: Optional[Ex
         experiment = experiment_or_404(experiment_id)
         sessions = store.sessions(experiment_id)
         runs = store.runs(experiment_id)
-        body = {"id": experiment.id, "state": experiment.state, "message": experiment.message,
-                "verdict": experiment.verdict, "plan": experiment.plan.as_dict(),
-                "settings": experiment.settings.as_dict(), "tally": tally_of(runs),
-                "live": live.snapshot(sessions, experiment.plan, exp_cfg.design.srm_p_value), "runs": len(runs),
-                "startable": experiment.state in STARTABLE, "stoppable": experiment.state in ACTIVE,
-                "final": experiment.state not in ACTIVE, "report": None}
+        body = {
+            "id": experiment.id,
+            "state": experiment.state,
+            "message": experiment.message,
+            "verdict": experiment.verdict,
+            "plan": experiment.plan.as_dict(),
+            "settings": experiment.settings.as_dict(),
+            "tally": tally_of(runs),
+            "live": live.snapshot(sessions, experiment.plan, exp_cfg.design.srm_p_value),
+            "runs": len(runs),
+            "startable": experiment.state in STARTABLE,
+            "stoppable": experiment.state in ACTIVE,
+            "final": experiment.state not in ACTIVE,
+            "report": None,
+        }
         if experiment.state == DONE:
             result = report_dir(experiment_id) / report.RESULT_JSON
             lines = json.loads(result.read_text()).get("summary_lines", []) if result.is_file() else []
@@ -199,9 +238,12 @@ def create_app(console_cfg: Optional[ConsoleConfig] = None, exp_cfg: Optional[Ex
         experiment = experiment_or_404(experiment_id)
         bootstrap = job_cfg.kafka.bootstrap_servers
         if experiment.state in STARTABLE and (why := unreachable(bootstrap)):
-            return errors.refusal(409, f"cannot reach the broker at {bootstrap} ({why}): start it with "
-                                       "`make broker-up` (or `make demo`), then submit the job with "
-                                       "`make submit TOKEN=<the token shown at creation>`")
+            return errors.refusal(
+                409,
+                f"cannot reach the broker at {bootstrap} ({why}): start it with "
+                "`make broker-up` (or `make demo`), then submit the job with "
+                "`make submit TOKEN=<the token shown at creation>`",
+            )
         try:
             runner.start(experiment)
         except (Busy, ValueError) as err:
@@ -221,8 +263,10 @@ def create_app(console_cfg: Optional[ConsoleConfig] = None, exp_cfg: Optional[Ex
         always-valid test has already decided)."""
         experiment = experiment_or_404(experiment_id)
         if experiment.state not in STARTABLE or store.count(experiment_id) == 0:
-            return errors.refusal(409, f"experiment {experiment_id} is {experiment.state} with "
-                                       f"{store.count(experiment_id)} sessions recorded")
+            return errors.refusal(
+                409,
+                f"experiment {experiment_id} is {experiment.state} with {store.count(experiment_id)} sessions recorded",
+            )
         runner.finish(experiment)
         return jsonify(state=store.get(experiment_id).state)
 
@@ -243,8 +287,11 @@ def create_app(console_cfg: Optional[ConsoleConfig] = None, exp_cfg: Optional[Ex
             body, mimetype = sessions.to_csv(index=False), "text/csv"
         else:
             body, mimetype = sessions.to_json(orient="records"), "application/json"
-        return app.response_class(body, mimetype=mimetype, headers={
-            "Content-Disposition": f"attachment; filename=experiment-{experiment_id}-sessions.{kind}"})
+        return app.response_class(
+            body,
+            mimetype=mimetype,
+            headers={"Content-Disposition": f"attachment; filename=experiment-{experiment_id}-sessions.{kind}"},
+        )
 
     def report_dir(experiment_id: int) -> Path:
         return console_cfg.reports / str(experiment_id)

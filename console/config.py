@@ -1,5 +1,6 @@
 """The console's settings: conf/console.yaml, then SILOCOMPRO_CONSOLE__<KEY> env vars,
 then command-line flags, validated before anything is served."""
+
 from __future__ import annotations
 
 import ipaddress
@@ -34,14 +35,22 @@ class ConsoleConfig:
             return False
 
 
-def load_console(path: Path = DEFAULT_CONSOLE, overrides: Mapping[str, object] | None = None,
-                 environ: Optional[Mapping[str, str]] = None) -> ConsoleConfig:
+def load_console(
+    path: Path = DEFAULT_CONSOLE,
+    overrides: Mapping[str, object] | None = None,
+    environ: Optional[Mapping[str, str]] = None,
+) -> ConsoleConfig:
     env = prefixed_overrides(os.environ if environ is None else environ, ENV_PREFIX)
     flags = {k: v for k, v in (overrides or {}).items() if v is not None}
     root = Section(read_overridden(path, env, flags), "console")
     port = root.integer("port", 0)
     if port > 65535:
         raise ConfigError(f"console.port: expected a port number, got {port}")
-    return ConsoleConfig(host=root.text("host"), port=port, database=root.path("database"),
-                         reports=root.path("reports"), job_wait_s=root.number("job_wait_s", 0),
-                         max_sessions=root.integer("max_sessions", 4))
+    return ConsoleConfig(
+        host=root.text("host"),
+        port=port,
+        database=root.path("database"),
+        reports=root.path("reports"),
+        job_wait_s=root.number("job_wait_s", 0),
+        max_sessions=root.integer("max_sessions", 4),
+    )

@@ -6,6 +6,7 @@ The four settings of the specification (alpha, power, minimum effect, sample siz
 all on the form; the one left empty is solved from the other three. The metadata (name,
 hypothesis, owner) and the analysis settings (CUPED, sequential testing and its tau) are
 recorded with the experiment and its report."""
+
 from __future__ import annotations
 
 import unicodedata
@@ -17,29 +18,37 @@ from experiment.numbers import money, percent
 from experiment.planner import UNKNOWNS, Plan, PlanError, parse_number, resolve
 
 # Form field -> what the page calls it. The design's names are the planner's own (PlanError.field).
-FIELDS = {"alpha": "Significance level α", "power": "Power", "mde": "Minimum effect ($/customer)",
-          "sample_size": "Sample size (customers)", "sd": "Revenue sd ($/customer)", "sided": "Test",
-          "treatment_share": "Share sent to treatment"}
+FIELDS = {
+    "alpha": "Significance level α",
+    "power": "Power",
+    "mde": "Minimum effect ($/customer)",
+    "sample_size": "Sample size (customers)",
+    "sd": "Revenue sd ($/customer)",
+    "sided": "Test",
+    "treatment_share": "Share sent to treatment",
+}
 META_FIELDS = {"name": "Name", "hypothesis": "Hypothesis", "owner": "Owner"}
 TEXT_LIMITS = {"name": 80, "hypothesis": 1000, "owner": 80}
-ANALYSIS_FIELDS = {"cuped": "CUPED (pre-period revenue as covariate)",
-                   "sequential": "Sequential testing (mSPRT: may stop early)",
-                   "tau": "mSPRT mixing sd τ ($/customer)"}
+ANALYSIS_FIELDS = {
+    "cuped": "CUPED (pre-period revenue as covariate)",
+    "sequential": "Sequential testing (mSPRT: may stop early)",
+    "tau": "mSPRT mixing sd τ ($/customer)",
+}
 UNITS = ("total", "per_arm")
 # What the page says when the pointer rests on a setting: the meaning, not the rule.
 TIPS = {
     "alpha": "The false-positive rate: how often the test declares a difference when there is none. "
-             "0.05 is the usual choice.",
+    "0.05 is the usual choice.",
     "power": "The chance of detecting a true effect as large as the minimum effect. 80 % is usual; "
-             "leave it empty to learn what the sample size gives.",
+    "leave it empty to learn what the sample size gives.",
     "mde": "The smallest difference in revenue per customer worth detecting. Leave it empty to learn "
-           "which effect a given number of customers can detect.",
+    "which effect a given number of customers can detect.",
     "sample_size": "Leave it empty to have it planned, or give the customers you have (in total, or in "
-                   "each arm) to check them or to solve another setting.",
+    "each arm) to check them or to solve another setting.",
     "sd": "The standard deviation of revenue per customer: the noise the effect is measured against.",
     "tau": "How large an effect the always-valid test expects (its mixing sd). Default: the minimum effect.",
     "always_valid": "The mSPRT interval covers the true effect with 1 − α probability at every look at "
-                    "once, so it may be watched while the experiment runs; the fixed-horizon interval may not.",
+    "once, so it may be watched while the experiment runs; the fixed-horizon interval may not.",
 }
 
 
@@ -60,18 +69,32 @@ class Settings:
     def lines(self, plan: Plan) -> list[str]:
         """The settings as the report and the experiment page print them."""
         tau = money(self.tau if self.tau is not None else plan.mde)
-        return [f"name {self.name}" + (f", owner {self.owner}" if self.owner else ""),
-                *([f"hypothesis {self.hypothesis}"] if self.hypothesis else []),
-                f"CUPED {'on' if self.cuped else 'off'}, sequential testing "
-                + (f"on (mSPRT, tau {tau}/customer)" if self.sequential else "off (fixed horizon only)")]
+        return [
+            f"name {self.name}" + (f", owner {self.owner}" if self.owner else ""),
+            *([f"hypothesis {self.hypothesis}"] if self.hypothesis else []),
+            f"CUPED {'on' if self.cuped else 'off'}, sequential testing "
+            + (f"on (mSPRT, tau {tau}/customer)" if self.sequential else "off (fixed horizon only)"),
+        ]
 
 
 def defaults(design: Design) -> dict[str, Any]:
     """The form's starting values: the configured design (conf/economics.yaml, experiment.yaml)."""
-    return {"alpha": design.alpha, "power": design.power, "mde": design.mde, "sample_size": "",
-            "sample_unit": "total", "sd": design.sd, "sided": design.sided,
-            "treatment_share": design.treatment_share, "name": "", "hypothesis": "", "owner": "",
-            "cuped": True, "sequential": True, "tau": ""}
+    return {
+        "alpha": design.alpha,
+        "power": design.power,
+        "mde": design.mde,
+        "sample_size": "",
+        "sample_unit": "total",
+        "sd": design.sd,
+        "sided": design.sided,
+        "treatment_share": design.treatment_share,
+        "name": "",
+        "hypothesis": "",
+        "owner": "",
+        "cuped": True,
+        "sequential": True,
+        "tau": "",
+    }
 
 
 def plan_from_form(form: Mapping[str, Any], max_sessions: int) -> Plan:
@@ -91,10 +114,14 @@ def plan_from_form(form: Mapping[str, Any], max_sessions: int) -> Plan:
     plan = resolve(**values, per_arm=unit == "per_arm")
     if plan.total > max_sessions:
         field = "sample_size" if values["sample_size"] is not None else "mde"
-        raise PlanError(field, (
-            f"{plan.total:,} customers to detect {money(plan.mde)} at {percent(plan.power)} power; the local "
-            f"platform runs at most {max_sessions:,} per experiment: a larger minimum effect, a lower power "
-            "or a higher α needs fewer"))
+        raise PlanError(
+            field,
+            (
+                f"{plan.total:,} customers to detect {money(plan.mde)} at {percent(plan.power)} power; the local "
+                f"platform runs at most {max_sessions:,} per experiment: a larger minimum effect, a lower power "
+                "or a higher α needs fewer"
+            ),
+        )
     return plan
 
 
@@ -121,8 +148,9 @@ def settings_from_form(form: Mapping[str, Any], plan: Plan) -> Settings:
     if tau is not None:
         tau = parse_number("tau", tau)
         if not 0 < tau <= plan.sd:
-            raise PlanError("tau", f"the mixing sd must be positive and at most the revenue sd "
-                                   f"({money(plan.sd)}), got {tau:g}")
+            raise PlanError(
+                "tau", f"the mixing sd must be positive and at most the revenue sd ({money(plan.sd)}), got {tau:g}"
+            )
     return Settings(**text, cuped=_switch(form, "cuped"), sequential=_switch(form, "sequential"), tau=tau)
 
 

@@ -3,6 +3,7 @@ browser: ``{"error", "field", "detail"}`` under /api, the error page elsewhere, 
 anything a request can cause. An unforeseen failure is logged with its traceback and
 answered with a 500 that names no internals; the fuzz test (tests/console/test_fuzz.py)
 holds that no input reaches it."""
+
 from __future__ import annotations
 
 import json
@@ -34,8 +35,11 @@ def json_object(req: Request) -> dict[str, Any]:
     """The request's JSON body, which must be an object: a body that is not JSON, not an
     object, or nested beyond what the parser can follow is a 400 that says so."""
     if not req.is_json:
-        raise ApiError(415, f"expected a JSON object with Content-Type: application/json, "
-                            f"got {str(req.content_type or 'no content type')[:60]!r}")
+        raise ApiError(
+            415,
+            f"expected a JSON object with Content-Type: application/json, "
+            f"got {str(req.content_type or 'no content type')[:60]!r}",
+        )
     try:
         body = json.loads(req.get_data(cache=True))
     except RecursionError:

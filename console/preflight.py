@@ -2,6 +2,7 @@
 seconds): that something listens at the broker's address. A bare TCP connect, as the
 Makefile's LISTENING does: it sends nothing, answers within ``timeout`` even when the port
 is closed, and a secured broker never sees a plaintext request from it."""
+
 from __future__ import annotations
 
 import socket

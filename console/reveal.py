@@ -6,6 +6,7 @@ here under a random nonce, sets the nonce as a cookie scoped to the experiment's
 ``created`` page, and redirects there; that GET takes the token out, once. A reload finds
 nothing and says so. Tokens not collected within ``TTL_S`` are forgotten, and the console
 keeps them in memory only: a restart forgets them too."""
+
 from __future__ import annotations
 
 import hmac

@@ -9,6 +9,7 @@ ends), the sessions still in flight are dropped, and a later Start runs the rema
 experiment's own assignment salt). Dropping a whole time slice, never one arm's share of
 it, keeps the split and the analysis honest across restarts.
 """
+
 from __future__ import annotations
 
 import logging
@@ -25,7 +26,7 @@ from experiment.config import Design, ExperimentConfig
 from experiment.platform import Platform, PlatformError, frame_truth, settings_of
 from experiment.tokens import TokenCheck
 from job.config import Config
-from job.model import ModelError
+from job.pmml import ModelError
 
 log = logging.getLogger(__name__)
 SUBMIT_HINT = "run `make submit TOKEN=<the token shown at creation>` if the job is not running yet"
@@ -55,8 +56,9 @@ class Runner:
             self._stop.clear()
             self.active = experiment.id
             self.store.set_state(experiment.id, WAITING, WAITING_FOR_JOB)  # what to do, before any work
-            self._thread = threading.Thread(target=self._run, args=(experiment,), name=f"experiment-{experiment.id}",
-                                            daemon=True)
+            self._thread = threading.Thread(
+                target=self._run, args=(experiment,), name=f"experiment-{experiment.id}", daemon=True
+            )
             self._thread.start()
 
     def stop(self, experiment_id: int, wait: float = 0.0) -> bool:
@@ -79,8 +81,12 @@ class Runner:
         except (PlatformError, ModelError) as err:
             store.set_state(experiment_id, FAILED, str(err))
         except KafkaException as err:
-            store.set_state(experiment_id, FAILED, f"cannot reach Kafka at {self.job_cfg.kafka.bootstrap_servers} "
-                                                   f"({err}): is the broker running (make status)?")
+            store.set_state(
+                experiment_id,
+                FAILED,
+                f"cannot reach Kafka at {self.job_cfg.kafka.bootstrap_servers} "
+                f"({err}): is the broker running (make status)?",
+            )
         except Exception as err:  # the thread must leave a state the page can explain
             log.exception("experiment %s failed", experiment_id)
             store.set_state(experiment_id, FAILED, f"unexpected error: {type(err).__name__}: {err}")
@@ -95,12 +101,18 @@ class Runner:
         # offline scoring (seconds) is wasted if it never comes.
         platform.connect()
         try:
-            platform.wait_for_job(self.job_wait_s, patient=True, stop=self._stop,
-                                  notice=lambda message: store.set_state(experiment_id, WAITING,
-                                                                         f"{message}: {SUBMIT_HINT}"))
+            platform.wait_for_job(
+                self.job_wait_s,
+                patient=True,
+                stop=self._stop,
+                notice=lambda message: store.set_state(experiment_id, WAITING, f"{message}: {SUBMIT_HINT}"),
+            )
             if not self._stop.is_set():
-                store.set_state(experiment_id, WAITING, "the job answers; scoring both models offline for "
-                                                        "the simulation's ground truth")
+                store.set_state(
+                    experiment_id,
+                    WAITING,
+                    "the job answers; scoring both models offline for the simulation's ground truth",
+                )
                 platform.prepare()
         except (PlatformError, ModelError):
             platform.close()
@@ -113,16 +125,21 @@ class Runner:
         store.set_state(experiment_id, RUNNING, f"publishing {remaining:,} sessions")
 
         def record(frame: pd.DataFrame) -> None:
-            at = frame.assign(started_at=frame["started_at"] + platform.started_wall,
-                              decided_at=frame["decided_at"] + platform.started_wall)
+            at = frame.assign(
+                started_at=frame["started_at"] + platform.started_wall,
+                decided_at=frame["decided_at"] + platform.started_wall,
+            )
             store.add_sessions(experiment_id, run_id, at)
             store.update_run(run_id, platform.tally.as_dict())
 
         platform.run(observer=record, stop=self._stop)
         store.update_run(run_id, platform.tally.as_dict(), ended=True)
         if self._stop.is_set():
-            store.set_state(experiment_id, INTERRUPTED, f"stopped at {store.count(experiment_id):,} of "
-                                                        f"{experiment.plan.total:,} sessions; Start resumes")
+            store.set_state(
+                experiment_id,
+                INTERRUPTED,
+                f"stopped at {store.count(experiment_id):,} of {experiment.plan.total:,} sessions; Start resumes",
+            )
             return False
         return True
 
@@ -132,15 +149,25 @@ class Runner:
         store.set_state(experiment_id, ANALYSING, "analysing")
         sessions = store.sessions(experiment_id)
         settings = experiment.settings
-        result = analysis.analyse(sessions, experiment.plan, srm_threshold=self.cfg.design.srm_p_value,
-                                  tau=settings.tau, use_cuped=settings.cuped, sequential_stop=settings.sequential)
+        result = analysis.analyse(
+            sessions,
+            experiment.plan,
+            srm_threshold=self.cfg.design.srm_p_value,
+            tau=settings.tau,
+            use_cuped=settings.cuped,
+            sequential_stop=settings.sequential,
+        )
         runs = store.runs(experiment_id)
-        summary = {"analysis": result.as_dict(),
-                   "platform": tally_of(runs),
-                   "runs": runs, "ground_truth": frame_truth(sessions, self.cfg.response),
-                   "settings": settings.as_dict(),
-                   "summary_lines": settings.lines(experiment.plan) + analysis.summary_lines(result),
-                   "sessions": len(sessions), "config": settings_of(experiment_config(self.cfg, experiment, 0))}
+        summary = {
+            "analysis": result.as_dict(),
+            "platform": tally_of(runs),
+            "runs": runs,
+            "ground_truth": frame_truth(sessions, self.cfg.response),
+            "settings": settings.as_dict(),
+            "summary_lines": settings.lines(experiment.plan) + analysis.summary_lines(result),
+            "sessions": len(sessions),
+            "config": settings_of(experiment_config(self.cfg, experiment, 0)),
+        }
         report.write(self.reports / str(experiment_id), sessions, result, summary)
         store.set_state(experiment_id, DONE, analysis.verdict_sentence(result), result.verdict)
 
@@ -154,8 +181,15 @@ def experiment_config(base: ExperimentConfig, experiment: Experiment, run_index:
     """The platform's settings for one run: the experiment's own design and salt, and a
     seed of its own per run so that a resumed run brings new customers."""
     plan = experiment.plan
-    design = Design(alpha=plan.alpha, power=plan.power, mde=plan.mde, sd=plan.sd, sided=plan.sided,
-                    treatment_share=plan.treatment_share, salt=experiment.salt,
-                    srm_p_value=base.design.srm_p_value)
+    design = Design(
+        alpha=plan.alpha,
+        power=plan.power,
+        mde=plan.mde,
+        sd=plan.sd,
+        sided=plan.sided,
+        treatment_share=plan.treatment_share,
+        salt=experiment.salt,
+        srm_p_value=base.design.srm_p_value,
+    )
     seed = base.platform.seed + 1000 * experiment.id + run_index
     return replace(base, design=design, platform=replace(base.platform, seed=seed))

@@ -7,6 +7,7 @@ hands them over. The token itself is never stored, only its digest (experiment/t
 Each call opens its own connection, so the web threads and the runner thread never share
 one; WAL lets the live view read while the runner writes.
 """
+
 from __future__ import annotations
 
 import json
@@ -23,17 +24,37 @@ from console.design import Settings
 from experiment.planner import Plan
 
 CREATED, WAITING, RUNNING, INTERRUPTED, FAILED, ANALYSING, DONE = (
-    "created", "waiting", "running", "interrupted", "failed", "analysing", "done")
+    "created",
+    "waiting",
+    "running",
+    "interrupted",
+    "failed",
+    "analysing",
+    "done",
+)
 ACTIVE = (WAITING, RUNNING, ANALYSING)  # states only a live runner thread can be in
 STARTABLE = (CREATED, INTERRUPTED, FAILED)
 
-SESSION_COLUMNS = ("uuid", "arm", "started_at", "decided_at", "decision", "source", "model", "missing_side",
-                   "buys_if_shown", "pre_revenue", "revenue", "offline_decision", "baseline_decision")
+SESSION_COLUMNS = (
+    "uuid",
+    "arm",
+    "started_at",
+    "decided_at",
+    "decision",
+    "source",
+    "model",
+    "missing_side",
+    "buys_if_shown",
+    "pre_revenue",
+    "revenue",
+    "offline_decision",
+    "baseline_decision",
+)
 
 # Columns added after the first release: a database created before them gets them at start.
 ADDED_COLUMNS = {"settings": "TEXT NOT NULL DEFAULT '{}'", "archived": "INTEGER NOT NULL DEFAULT 0"}
 
-SCHEMA = f"""
+SCHEMA = """
 CREATE TABLE IF NOT EXISTS experiments (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     created_at REAL NOT NULL,
@@ -43,7 +64,7 @@ CREATE TABLE IF NOT EXISTS experiments (
     state TEXT NOT NULL,
     message TEXT NOT NULL DEFAULT '',
     verdict TEXT,
-    settings TEXT NOT NULL DEFAULT '{{}}',  -- console.design.Settings as JSON
+    settings TEXT NOT NULL DEFAULT '{}',  -- console.design.Settings as JSON
     archived INTEGER NOT NULL DEFAULT 0
 );
 CREATE TABLE IF NOT EXISTS runs (
@@ -53,7 +74,7 @@ CREATE TABLE IF NOT EXISTS runs (
     sessions INTEGER NOT NULL,     -- sessions this run was to add
     started_at REAL NOT NULL,
     ended_at REAL,
-    tally TEXT NOT NULL DEFAULT '{{}}'
+    tally TEXT NOT NULL DEFAULT '{}'
 );
 CREATE TABLE IF NOT EXISTS sessions (
     experiment_id INTEGER NOT NULL REFERENCES experiments(id),
@@ -103,10 +124,11 @@ class Store:
     def create(self, plan: Plan, settings: Settings, salt: str, token_sha256: str) -> int:
         design = {f.name: getattr(plan, f.name) for f in fields(plan)}
         with self._db() as db:
-            cursor = db.execute("INSERT INTO experiments (created_at, plan, settings, salt, token_sha256, state) "
-                                "VALUES (?, ?, ?, ?, ?, ?)", (time.time(), json.dumps(design),
-                                                              json.dumps(settings.as_dict()), salt, token_sha256,
-                                                              CREATED))
+            cursor = db.execute(
+                "INSERT INTO experiments (created_at, plan, settings, salt, token_sha256, state) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                (time.time(), json.dumps(design), json.dumps(settings.as_dict()), salt, token_sha256, CREATED),
+            )
             return int(cursor.lastrowid)
 
     def archive(self, experiment_id: int, archived: bool) -> None:
@@ -130,32 +152,43 @@ class Store:
 
     def set_state(self, experiment_id: int, state: str, message: str = "", verdict: Optional[str] = None) -> None:
         with self._db() as db:
-            db.execute("UPDATE experiments SET state = ?, message = ?, verdict = ? WHERE id = ?",
-                       (state, message, verdict, experiment_id))
+            db.execute(
+                "UPDATE experiments SET state = ?, message = ?, verdict = ? WHERE id = ?",
+                (state, message, verdict, experiment_id),
+            )
 
     def interrupt_unfinished(self) -> list[int]:
         """At start-up: experiments left in an active state lost their runner with the
         previous console; they keep what was recorded and can be resumed."""
         with self._db() as db:
-            ids = [row["id"] for row in db.execute(
-                f"SELECT id FROM experiments WHERE state IN ({','.join('?' * len(ACTIVE))})", ACTIVE)]
+            ids = [
+                row["id"]
+                for row in db.execute(
+                    f"SELECT id FROM experiments WHERE state IN ({','.join('?' * len(ACTIVE))})", ACTIVE
+                )
+            ]
             for experiment_id in ids:
-                db.execute("UPDATE experiments SET state = ?, message = ? WHERE id = ?",
-                           (INTERRUPTED, "the console stopped during the run; what was recorded is kept",
-                            experiment_id))
+                db.execute(
+                    "UPDATE experiments SET state = ?, message = ? WHERE id = ?",
+                    (INTERRUPTED, "the console stopped during the run; what was recorded is kept", experiment_id),
+                )
             db.execute("UPDATE runs SET ended_at = ? WHERE ended_at IS NULL", (time.time(),))
         return ids
 
     def add_run(self, experiment_id: int, seed: int, sessions: int) -> int:
         with self._db() as db:
-            cursor = db.execute("INSERT INTO runs (experiment_id, seed, sessions, started_at) VALUES (?, ?, ?, ?)",
-                                (experiment_id, seed, sessions, time.time()))
+            cursor = db.execute(
+                "INSERT INTO runs (experiment_id, seed, sessions, started_at) VALUES (?, ?, ?, ?)",
+                (experiment_id, seed, sessions, time.time()),
+            )
             return int(cursor.lastrowid)
 
     def update_run(self, run_id: int, tally: dict, ended: bool = False) -> None:
         with self._db() as db:
-            db.execute("UPDATE runs SET tally = ?, ended_at = ? WHERE id = ?",
-                       (json.dumps(tally), time.time() if ended else None, run_id))
+            db.execute(
+                "UPDATE runs SET tally = ?, ended_at = ? WHERE id = ?",
+                (json.dumps(tally), time.time() if ended else None, run_id),
+            )
 
     def runs(self, experiment_id: int) -> list[dict]:
         with self._db() as db:
@@ -165,9 +198,11 @@ class Store:
     def add_sessions(self, experiment_id: int, run_id: int, frame: pd.DataFrame) -> None:
         rows = frame[list(SESSION_COLUMNS)].astype(object).itertuples(index=False)
         with self._db() as db:
-            db.executemany(f"INSERT INTO sessions (experiment_id, run_id, {', '.join(SESSION_COLUMNS)}) "
-                           f"VALUES (?, ?, {', '.join('?' * len(SESSION_COLUMNS))})",
-                           ((experiment_id, run_id, *row) for row in rows))
+            db.executemany(
+                f"INSERT INTO sessions (experiment_id, run_id, {', '.join(SESSION_COLUMNS)}) "
+                f"VALUES (?, ?, {', '.join('?' * len(SESSION_COLUMNS))})",
+                ((experiment_id, run_id, *row) for row in rows),
+            )
 
     def count(self, experiment_id: int) -> int:
         with self._db() as db:
@@ -176,15 +211,28 @@ class Store:
     def sessions(self, experiment_id: int) -> pd.DataFrame:
         """The recorded sessions in start order, with the analysis' column types."""
         with self._db() as db:
-            frame = pd.read_sql_query(f"SELECT run_id, {', '.join(SESSION_COLUMNS)} FROM sessions "
-                                      "WHERE experiment_id = ? ORDER BY started_at, uuid", db,
-                                      params=(experiment_id,))
-        return frame.astype({"buys_if_shown": bool, "decision": "int8", "offline_decision": "int8",
-                             "baseline_decision": "int8"})
+            frame = pd.read_sql_query(
+                f"SELECT run_id, {', '.join(SESSION_COLUMNS)} FROM sessions "
+                "WHERE experiment_id = ? ORDER BY started_at, uuid",
+                db,
+                params=(experiment_id,),
+            )
+        return frame.astype(
+            {"buys_if_shown": bool, "decision": "int8", "offline_decision": "int8", "baseline_decision": "int8"}
+        )
 
 
 def _experiment(row: sqlite3.Row) -> Experiment:
     settings = json.loads(row["settings"])
-    return Experiment(row["id"], row["created_at"], Plan(**json.loads(row["plan"])), row["salt"],
-                      row["token_sha256"], row["state"], row["message"], row["verdict"],
-                      Settings(**{"name": f"experiment {row['id']}", **settings}), bool(row["archived"]))
+    return Experiment(
+        row["id"],
+        row["created_at"],
+        Plan(**json.loads(row["plan"])),
+        row["salt"],
+        row["token_sha256"],
+        row["state"],
+        row["message"],
+        row["verdict"],
+        Settings(**{"name": f"experiment {row['id']}", **settings}),
+        bool(row["archived"]),
+    )

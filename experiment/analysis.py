@@ -10,6 +10,7 @@ formula serves a single analysis, a path over looks and a batch of Monte-Carlo r
 than two sessions, zero variance) gives NaN statistics and an "incomplete" or "not better"
 verdict rather than an exception; malformed input (unknown arm, missing column) raises.
 """
+
 from __future__ import annotations
 
 import math
@@ -24,8 +25,7 @@ from experiment.planner import Plan, Sided
 
 ARMS = ("control", "treatment")
 COVARIATE = "pre_revenue"
-Verdict = Literal["treatment better", "not better", "treatment worse", "incomplete",
-                  "invalid: sample ratio mismatch"]
+Verdict = Literal["treatment better", "not better", "treatment worse", "incomplete", "invalid: sample ratio mismatch"]
 
 
 @dataclass(frozen=True)
@@ -114,8 +114,11 @@ def welch_summary(control: Summary, treatment: Summary, *, alpha: float = 0.05, 
         else:
             p = stats.t.sf(t, df)
             lower, upper = diff - stats.t.isf(alpha, df) * se, np.full_like(diff, np.inf)
-    return Welch(alpha, sided, *map(_unwrap, (control.n, treatment.n, control.mean, treatment.mean, diff, se,
-                                              df, p, lower, upper)))
+    return Welch(
+        alpha,
+        sided,
+        *map(_unwrap, (control.n, treatment.n, control.mean, treatment.mean, diff, se, df, p, lower, upper)),
+    )
 
 
 def welch(control: np.ndarray, treatment: np.ndarray, *, alpha: float = 0.05, sided: Sided = 2) -> Welch:
@@ -148,8 +151,16 @@ def srm(n_control: Any, n_treatment: Any, *, treatment_share: float = 0.5, thres
         chi2 = (n_t - expected_t) ** 2 / expected_t + (n_c - expected_c) ** 2 / expected_c
         p = stats.chi2.sf(chi2, 1)
         share = n_t / total
-    return Srm(_unwrap(n_c), _unwrap(n_t), treatment_share, _unwrap(share), _unwrap(chi2), _unwrap(p),
-               threshold, _unwrap(p < threshold))
+    return Srm(
+        _unwrap(n_c),
+        _unwrap(n_t),
+        treatment_share,
+        _unwrap(share),
+        _unwrap(chi2),
+        _unwrap(p),
+        threshold,
+        _unwrap(p < threshold),
+    )
 
 
 def cuped(control: Moments, treatment: Moments) -> tuple[Any, Any, Summary, Summary]:
@@ -169,8 +180,11 @@ def cuped(control: Moments, treatment: Moments) -> tuple[Any, Any, Summary, Summ
 
         def adjusted(arm: Moments) -> Summary:
             plain = arm.summary()
-            return Summary(arm.n, plain.mean - theta * (arm.x / arm.n - mean_x),
-                           plain.var - 2 * theta * arm.cov + theta**2 * arm.var_x)
+            return Summary(
+                arm.n,
+                plain.mean - theta * (arm.x / arm.n - mean_x),
+                plain.var - 2 * theta * arm.cov + theta**2 * arm.var_x,
+            )
 
         return _unwrap(theta), _unwrap(reduction), adjusted(control), adjusted(treatment)
 
@@ -203,13 +217,16 @@ def always_valid(diff: Any, var: Any, *, tau: float, alpha: float = 0.05) -> Alw
         p_now = np.minimum(1.0, np.exp(-log_lambda))
         half = np.sqrt(var * (var + tau**2) / tau**2 * (np.log((var + tau**2) / var) + 2 * np.log(1 / alpha)))
     # fmin/fmax skip looks where the variance is still 0 (NaN) instead of propagating them
-    return AlwaysValid(np.fmin.accumulate(np.fmin(p_now, 1.0), axis=-1),
-                       np.fmax.accumulate(diff - half, axis=-1),
-                       np.fmin.accumulate(diff + half, axis=-1))
+    return AlwaysValid(
+        np.fmin.accumulate(np.fmin(p_now, 1.0), axis=-1),
+        np.fmax.accumulate(diff - half, axis=-1),
+        np.fmin.accumulate(diff + half, axis=-1),
+    )
 
 
-def sequential_path(sessions: pd.DataFrame, *, tau: float, alpha: float = 0.05, sided: Sided = 2,
-                    looks: int = 50) -> pd.DataFrame:
+def sequential_path(
+    sessions: pd.DataFrame, *, tau: float, alpha: float = 0.05, sided: Sided = 2, looks: int = 50
+) -> pd.DataFrame:
     """The experiment as seen at ``looks`` evenly spaced points in completion order: counts,
     difference, the fixed-horizon Welch CI and p (valid only at a pre-planned horizon) next to
     the always-valid CI and p (valid at every look). With a usable ``pre_revenue`` the values
@@ -235,12 +252,22 @@ def sequential_path(sessions: pd.DataFrame, *, tau: float, alpha: float = 0.05, 
     theta, _, adj_control, adj_treatment = cuped(control, treatment)
     fixed = welch_summary(adj_control, adj_treatment, alpha=alpha, sided=sided)
     valid = always_valid(fixed.diff, fixed.se**2, tau=tau, alpha=alpha)
-    return pd.DataFrame({
-        "customers": (control.n + treatment.n).astype(int), "n_control": control.n.astype(int),
-        "n_treatment": treatment.n.astype(int), "theta": theta, "diff": fixed.diff, "se": fixed.se,
-        "welch_lower": fixed.ci_lower, "welch_upper": fixed.ci_upper, "welch_p": fixed.p_value,
-        "av_lower": valid.ci_lower, "av_upper": valid.ci_upper, "av_p": valid.p_value,
-    })
+    return pd.DataFrame(
+        {
+            "customers": (control.n + treatment.n).astype(int),
+            "n_control": control.n.astype(int),
+            "n_treatment": treatment.n.astype(int),
+            "theta": theta,
+            "diff": fixed.diff,
+            "se": fixed.se,
+            "welch_lower": fixed.ci_lower,
+            "welch_upper": fixed.ci_upper,
+            "welch_p": fixed.p_value,
+            "av_lower": valid.ci_lower,
+            "av_upper": valid.ci_upper,
+            "av_p": valid.p_value,
+        }
+    )
 
 
 @dataclass(frozen=True)
@@ -289,8 +316,16 @@ class Analysis:
         return _jsonable({f.name: getattr(self, f.name) for f in fields(self)})
 
 
-def analyse(sessions: pd.DataFrame, design: Plan, *, looks: int = 50, tau: float | None = None,
-            srm_threshold: float = 0.001, use_cuped: bool = True, sequential_stop: bool = True) -> Analysis:
+def analyse(
+    sessions: pd.DataFrame,
+    design: Plan,
+    *,
+    looks: int = 50,
+    tau: float | None = None,
+    srm_threshold: float = 0.001,
+    use_cuped: bool = True,
+    sequential_stop: bool = True,
+) -> Analysis:
     """The experiment's result. The verdict comes from one pre-registered test: at the
     planned horizon, Welch on CUPED-adjusted revenue (plain revenue without a covariate)
     on the first ``design.total`` sessions; before it, only the always-valid mSPRT may end
@@ -308,15 +343,24 @@ def analyse(sessions: pd.DataFrame, design: Plan, *, looks: int = 50, tau: float
     horizon = ordered.iloc[: design.total]
     arms = [horizon[horizon["arm"] == arm] for arm in ARMS]
     plain = welch(*(a["revenue"] for a in arms), alpha=design.alpha, sided=design.sided)
-    adjusted = (_cuped_at_horizon(horizon, arms, design) if use_cuped else
-                Cuped(False, "switched off in the experiment's settings", math.nan, math.nan, None))
+    adjusted = (
+        _cuped_at_horizon(horizon, arms, design)
+        if use_cuped
+        else Cuped(False, "switched off in the experiment's settings", math.nan, math.nan, None)
+    )
 
     tau = design.mde if tau is None else tau
     path = sequential_path(ordered, tau=tau, alpha=design.alpha, sided=design.sided, looks=looks)
     last = path.iloc[-1] if len(path) else pd.Series(np.nan, index=path.columns)
     crossed = path.loc[path["av_p"] < design.alpha, "customers"]
-    sequential = Sequential(tau, float(last["av_p"]), float(last["av_lower"]), float(last["av_upper"]),
-                            int(crossed.iloc[0]) if len(crossed) else None, path)
+    sequential = Sequential(
+        tau,
+        float(last["av_p"]),
+        float(last["av_lower"]),
+        float(last["av_upper"]),
+        int(crossed.iloc[0]) if len(crossed) else None,
+        path,
+    )
     stopped_early = sequential_stop and not reached and sequential.p_value < design.alpha
 
     if reached:
@@ -336,8 +380,21 @@ def analyse(sessions: pd.DataFrame, design: Plan, *, looks: int = 50, tau: float
         verdict = "incomplete"
     else:
         verdict = "treatment better" if better else "treatment worse" if significant and upper < 0 else "not better"
-    return Analysis(design, n_control, n_treatment, reached, plain, adjusted, ratio, sequential, stopped_early,
-                    decided_by, better, better and bool(lower > design.mde), verdict)
+    return Analysis(
+        design,
+        n_control,
+        n_treatment,
+        reached,
+        plain,
+        adjusted,
+        ratio,
+        sequential,
+        stopped_early,
+        decided_by,
+        better,
+        better and bool(lower > design.mde),
+        verdict,
+    )
 
 
 def summary_lines(result: Analysis) -> list[str]:
@@ -356,13 +413,17 @@ def summary_lines(result: Analysis) -> list[str]:
     ]
     if c.applied:
         a = c.welch
-        lines.append(f"CUPED               theta {c.theta:.3f}, variance -{c.variance_reduction:.1%}: "
-                     f"{a.diff:+.3f} $, {level} CI {_interval(a.ci_lower, a.ci_upper)}, p = {a.p_value:.3g}")
+        lines.append(
+            f"CUPED               theta {c.theta:.3f}, variance -{c.variance_reduction:.1%}: "
+            f"{a.diff:+.3f} $, {level} CI {_interval(a.ci_lower, a.ci_upper)}, p = {a.p_value:.3g}"
+        )
     else:
         lines.append(f"CUPED               not applied: {c.reason}")
     crossed = f"first below {d.alpha:g} at {q.crossed_at:,} customers" if q.crossed_at else f"never below {d.alpha:g}"
-    lines.append(f"sequential (mSPRT)  tau {q.tau:.2f} $: always-valid {level} CI {_interval(q.ci_lower, q.ci_upper)}, "
-                 f"p = {q.p_value:.3g}, {crossed}")
+    lines.append(
+        f"sequential (mSPRT)  tau {q.tau:.2f} $: always-valid {level} CI {_interval(q.ci_lower, q.ci_upper)}, "
+        f"p = {q.p_value:.3g}, {crossed}"
+    )
     lines.append(f"verdict             {verdict_sentence(result)}")
     return lines
 
@@ -370,22 +431,31 @@ def summary_lines(result: Analysis) -> list[str]:
 def verdict_sentence(result: Analysis) -> str:
     d = result.design
     if result.verdict == "invalid: sample ratio mismatch":
-        return (f"INVALID: the arms hold {result.srm.observed_share:.2%} treatment instead of "
-                f"{d.treatment_share:.0%} (p = {result.srm.p_value:.2g}); fix the assignment before reading any effect.")
+        return (
+            f"INVALID: the arms hold {result.srm.observed_share:.2%} treatment instead of "
+            f"{d.treatment_share:.0%} (p = {result.srm.p_value:.2g}); fix the assignment before reading any effect."
+        )
     if result.verdict == "incomplete":
-        return (f"INCOMPLETE: {result.n_control + result.n_treatment:,} of the planned {d.total:,} customers and "
-                f"the always-valid p = {result.sequential.p_value:.3g} has not crossed {d.alpha:g}: keep going.")
+        return (
+            f"INCOMPLETE: {result.n_control + result.n_treatment:,} of the planned {d.total:,} customers and "
+            f"the always-valid p = {result.sequential.p_value:.3g} has not crossed {d.alpha:g}: keep going."
+        )
     if result.decided_by == "sequential":
-        test, (lower, upper, p) = "always-valid mSPRT, stopped early", (
-            result.sequential.ci_lower, result.sequential.ci_upper, result.sequential.p_value)
+        test, (lower, upper, p) = (
+            "always-valid mSPRT, stopped early",
+            (result.sequential.ci_lower, result.sequential.ci_upper, result.sequential.p_value),
+        )
     else:
         primary = result.cuped.welch if result.decided_by == "cuped" else result.welch
         test = "Welch on CUPED-adjusted revenue" if result.decided_by == "cuped" else "Welch"
         lower, upper, p = primary.ci_lower, primary.ci_upper, primary.p_value
     ci = f"{1 - d.alpha:.0%} CI {_interval(lower, upper)}, p = {p:.3g}, {test}"
     if result.verdict == "treatment better":
-        strength = (f"and by at least the {d.mde:.2f} $ minimum effect" if result.beats_min_effect else
-                    f"but the CI does not exclude gains below the {d.mde:.2f} $ minimum effect")
+        strength = (
+            f"and by at least the {d.mde:.2f} $ minimum effect"
+            if result.beats_min_effect
+            else f"but the CI does not exclude gains below the {d.mde:.2f} $ minimum effect"
+        )
         return f"the new targeting beats the original ({ci}), {strength}."
     if result.verdict == "treatment worse":
         return f"the new targeting loses revenue against the original ({ci})."
@@ -406,22 +476,38 @@ def revenue_by_model(sessions: pd.DataFrame, *, alpha: float = 0.05) -> list[dic
     for (arm, model), group in sessions.groupby([sessions["arm"], models], sort=True):
         revenue = group["revenue"].to_numpy(float)
         half = z * revenue.std(ddof=1) / math.sqrt(len(revenue)) if len(revenue) > 1 else math.nan
-        rows.append({"arm": arm, "model": model, "sessions": len(revenue), "shown": float(group["decision"].mean()),
-                     "revenue_mean": float(revenue.mean()), "ci_lower": float(revenue.mean() - half),
-                     "ci_upper": float(revenue.mean() + half)})
+        rows.append(
+            {
+                "arm": arm,
+                "model": model,
+                "sessions": len(revenue),
+                "shown": float(group["decision"].mean()),
+                "revenue_mean": float(revenue.mean()),
+                "ci_lower": float(revenue.mean() - half),
+                "ci_upper": float(revenue.mean() + half),
+            }
+        )
     return rows
 
 
 def _cuped_at_horizon(horizon: pd.DataFrame, arms: list[pd.DataFrame], design: Plan) -> Cuped:
     if not _has_covariate(horizon):
-        reason = (f"no '{COVARIATE}' column" if COVARIATE not in horizon else
-                  f"'{COVARIATE}' has missing or non-finite values")
+        reason = (
+            f"no '{COVARIATE}' column"
+            if COVARIATE not in horizon
+            else f"'{COVARIATE}' has missing or non-finite values"
+        )
         return Cuped(False, reason, math.nan, math.nan, None)
     if not np.var(horizon[COVARIATE].to_numpy(float)) > 0:
         return Cuped(False, f"'{COVARIATE}' is constant", math.nan, math.nan, None)
     theta, reduction, control, treatment = cuped(*(Moments.of(a["revenue"], a[COVARIATE]) for a in arms))
-    return Cuped(True, "", float(theta), float(reduction),
-                 welch_summary(control, treatment, alpha=design.alpha, sided=design.sided))
+    return Cuped(
+        True,
+        "",
+        float(theta),
+        float(reduction),
+        welch_summary(control, treatment, alpha=design.alpha, sided=design.sided),
+    )
 
 
 def _has_covariate(frame: pd.DataFrame) -> bool:

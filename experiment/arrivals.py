@@ -6,6 +6,7 @@ stated), so the two halves of a session arrive in either order; a pipeline now a
 publishes a record twice (at-least-once delivery) or not at all (a failed lookup). The
 job must cope with all of it, and the experiment measures it while it does.
 """
+
 from __future__ import annotations
 
 import random
@@ -15,7 +16,7 @@ from typing import Optional
 
 import numpy as np
 
-from job.local.traffic import DEMOGRAPHIC, HISTORIC, Message, demographic_message, historic_message
+from local.traffic import DEMOGRAPHIC, HISTORIC, Message, demographic_message, historic_message
 
 _Z99 = NormalDist().inv_cdf(0.99)
 

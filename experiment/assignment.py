@@ -5,6 +5,7 @@ cross-over between the old and the new targeting) and lets anyone recompute the
 assignment later from the uuid and the salt alone. A new salt re-randomizes everybody,
 so consecutive experiments do not inherit each other's splits.
 """
+
 from __future__ import annotations
 
 from job.routing import bucket

@@ -12,6 +12,7 @@ and analysed by the same functions ``analyse`` uses, so the rates below are thos
 shipped code. ``python -m experiment.calibration`` prints the table; tests/unit/test_analysis.py
 holds each rate to its target within three Monte-Carlo standard errors.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -71,8 +72,9 @@ def skewed_revenue(rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarr
     return revenue
 
 
-def simulate(rng: np.random.Generator, replications: int, n_per_arm: int, looks: int = LOOKS,
-             chunk: int = 100) -> tuple[Moments, Moments]:
+def simulate(
+    rng: np.random.Generator, replications: int, n_per_arm: int, looks: int = LOOKS, chunk: int = 100
+) -> tuple[Moments, Moments]:
     """A/A experiments: cumulative per-arm moments of (revenue, pre-revenue) at ``looks``
     evenly spaced looks, arrays of shape (replications, looks)."""
     edges = np.linspace(0, n_per_arm, looks + 1).round().astype(int)
@@ -91,12 +93,19 @@ def simulate(rng: np.random.Generator, replications: int, n_per_arm: int, looks:
 
 def shifted(arm: Moments, delta: float) -> Moments:
     """The moments after adding ``delta`` $ to every session's revenue (exact)."""
-    return Moments(arm.n, arm.y + delta * arm.n, arm.yy + 2 * delta * arm.y + delta**2 * arm.n,
-                   arm.x, arm.xx, arm.xy + delta * arm.x)
+    return Moments(
+        arm.n,
+        arm.y + delta * arm.n,
+        arm.yy + 2 * delta * arm.y + delta**2 * arm.n,
+        arm.x,
+        arm.xx,
+        arm.xy + delta * arm.x,
+    )
 
 
-def run(replications: int = 4000, srm_replications: int = 1_000_000, seed: int = SEED,
-        plan: Plan | None = None) -> dict[str, Check]:
+def run(
+    replications: int = 4000, srm_replications: int = 1_000_000, seed: int = SEED, plan: Plan | None = None
+) -> dict[str, Check]:
     """Every check of the table, by name. A/B replications reuse the A/A draws shifted by
     the mde (exact for sums), so power and false-positive rates share their noise."""
     plan = plan or sample_size(0.05, 0.8, 0.7, REVENUE_SD)
@@ -123,15 +132,15 @@ def run(replications: int = 4000, srm_replications: int = 1_000_000, seed: int =
     aa_cuped, aa_cuped_valid = analysed(treatment_aa, adjust=True)
     ab_cuped, _ = analysed(treatment_ab, adjust=True)
     power = float(power_for(n, n, mde=mde, sd=REVENUE_SD, alpha=alpha, sided=plan.sided))
-    cuped_power = float(power_for(n, n, mde=mde, sd=REVENUE_SD * math.sqrt(1 - RHO**2), alpha=alpha,
-                                  sided=plan.sided))
+    cuped_power = float(power_for(n, n, mde=mde, sd=REVENUE_SD * math.sqrt(1 - RHO**2), alpha=alpha, sided=plan.sided))
     checks = [
         check("aa_welch", aa.p_value[:, -1] < alpha, alpha),
         check("aa_peek_naive", (aa.p_value < alpha).any(axis=1), alpha, ">"),
         check("aa_peek_msprt", aa_valid.p_value[:, -1] < alpha, alpha, "≤"),
         check("aa_peek_msprt_cuped", aa_cuped_valid.p_value[:, -1] < alpha, alpha, "≤"),
-        check("ab_sequence_covers", (ab_valid.ci_lower[:, -1] <= mde) & (mde <= ab_valid.ci_upper[:, -1]),
-              1 - alpha, "≥"),
+        check(
+            "ab_sequence_covers", (ab_valid.ci_lower[:, -1] <= mde) & (mde <= ab_valid.ci_upper[:, -1]), 1 - alpha, "≥"
+        ),
         check("ab_welch_power", ab.p_value[:, -1] < alpha, power),
         check("aa_cuped", aa_cuped.p_value[:, -1] < alpha, alpha),
         check("ab_cuped_power", ab_cuped.p_value[:, -1] < alpha, cuped_power),
@@ -158,8 +167,10 @@ def table(checks: dict[str, Check]) -> list[str]:
     and the 3 s.e. Monte-Carlo band the tests allow."""
     lines = [f"{'check':<66} {'rate':>7} {'expected':>10} {'3 s.e.':>7} {'runs':>9}"]
     for name, c in checks.items():
-        lines.append(f"{LABELS[name]:<66} {c.rate:>7.4f} {c.relation + ' ' + format(c.expected, '.4f'):>10} "
-                     f"{3 * c.se:>7.4f} {c.replications:>9,}")
+        lines.append(
+            f"{LABELS[name]:<66} {c.rate:>7.4f} {c.relation + ' ' + format(c.expected, '.4f'):>10} "
+            f"{3 * c.se:>7.4f} {c.replications:>9,}"
+        )
     return lines
 
 
@@ -169,9 +180,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=SEED)
     args = parser.parse_args(argv)
     plan = sample_size(0.05, 0.8, 0.7, REVENUE_SD)
-    print(f"{args.replications:,} experiments of control {plan.n_control:,} + treatment {plan.n_treatment:,} "
-          f"customers, alpha {plan.alpha:g}, mde {plan.mde:.2f} $, revenue sd {REVENUE_SD:g} $ "
-          f"({1 - BUY_RATE:.0%} of sessions 0 $), seed {args.seed}")
+    print(
+        f"{args.replications:,} experiments of control {plan.n_control:,} + treatment {plan.n_treatment:,} "
+        f"customers, alpha {plan.alpha:g}, mde {plan.mde:.2f} $, revenue sd {REVENUE_SD:g} $ "
+        f"({1 - BUY_RATE:.0%} of sessions 0 $), seed {args.seed}"
+    )
     print("\n".join(table(run(args.replications, seed=args.seed, plan=plan))))
     return 0
 

@@ -5,13 +5,13 @@ overrides, validated before anything is published.
 Kafka addresses, topics and the token are the job's own (conf/job.yaml and its
 overrides), so the platform always listens where the job writes.
 """
+
 from __future__ import annotations
 
 import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping, Optional
-
 
 from experiment.arrivals import Delay, Enrichment
 from experiment.planner import Plan, sample_size
@@ -36,8 +36,9 @@ class Design:
 
     def plan(self) -> Plan:
         """The per-arm sample sizes; raises PlanError on an incoherent design."""
-        return sample_size(self.alpha, self.power, self.mde, self.sd, sided=self.sided,
-                           treatment_share=self.treatment_share)
+        return sample_size(
+            self.alpha, self.power, self.mde, self.sd, sided=self.sided, treatment_share=self.treatment_share
+        )
 
 
 @dataclass(frozen=True)
@@ -58,40 +59,52 @@ class ExperimentConfig:
     response: ResponseModel
 
 
-def load_experiment(path: Path = DEFAULT_EXPERIMENT, economics_path: Path = DEFAULT_ECONOMICS,
-                    overrides: Mapping[str, str] | None = None,
-                    environ: Mapping[str, str] | None = None) -> ExperimentConfig:
+def load_experiment(
+    path: Path = DEFAULT_EXPERIMENT,
+    economics_path: Path = DEFAULT_ECONOMICS,
+    overrides: Mapping[str, str] | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> ExperimentConfig:
     environ = os.environ if environ is None else environ
     merged = read_overridden(path, prefixed_overrides(environ, ENV_PREFIX), overrides or {})
     economics = Section(read_yaml(economics_path), "economics")
     root = Section(merged, "")
-    design, platform, enrichment, response = (root.section(s) for s in ("design", "platform", "enrichment",
-                                                                        "response"))
+    design, platform, enrichment, response = (root.section(s) for s in ("design", "platform", "enrichment", "response"))
     sessions = platform.tree.get("sessions")
     try:
         return ExperimentConfig(
             design=Design(
-                alpha=economics.number("alpha", 0, 1), power=economics.number("power", 0, 1),
-                mde=economics.number("min_effect", 0), sd=economics.number("revenue_sd", 0),
+                alpha=economics.number("alpha", 0, 1),
+                power=economics.number("power", 0, 1),
+                mde=economics.number("min_effect", 0),
+                sd=economics.number("revenue_sd", 0),
                 sided=_sided(design),
                 treatment_share=design.number("treatment_share", 0, 1),
-                salt=design.text("salt"), srm_p_value=design.number("srm_p_value", 0, 1)),
+                salt=design.text("salt"),
+                srm_p_value=design.number("srm_p_value", 0, 1),
+            ),
             platform=PlatformConfig(
                 sessions=None if sessions is None else platform.integer("sessions", 2),
                 rate=platform.number("rate", 0),
                 decision_deadline_ms=platform.integer("decision_deadline_ms", 1),
-                seed=platform.integer("seed", 0), output_dir=platform.path("output_dir"),
-                control_pmml=platform.path("control_pmml")),
+                seed=platform.integer("seed", 0),
+                output_dir=platform.path("output_dir"),
+                control_pmml=platform.path("control_pmml"),
+            ),
             enrichment=Enrichment(
                 demographic=_delay(enrichment.section("demographic")),
                 historic=_delay(enrichment.section("historic")),
                 duplicate_share=enrichment.number("duplicate_share", 0, 1, low_ok=True),
-                missing_side_share=enrichment.number("missing_side_share", 0, 1, low_ok=True)),
+                missing_side_share=enrichment.number("missing_side_share", 0, 1, low_ok=True),
+            ),
             response=ResponseModel(
                 traditional_mean=response.number("traditional_mean", 0),
-                customer_sd=response.number("customer_sd", 0), session_sd=response.number("session_sd", 0),
+                customer_sd=response.number("customer_sd", 0),
+                session_sd=response.number("session_sd", 0),
                 pre_sessions=response.integer("pre_sessions", 1),
-                gain_if_buy=economics.number("gain_if_buy", 0), loss_if_not=economics.number("loss_if_not", 0)),
+                gain_if_buy=economics.number("gain_if_buy", 0),
+                loss_if_not=economics.number("loss_if_not", 0),
+            ),
         )
     except ValueError as err:  # the dataclasses' own checks (e.g. median above p99)
         if isinstance(err, ConfigError):
@@ -111,6 +124,7 @@ def _delay(section: Section) -> Delay:
 def _sided(section: Section) -> int:
     value = section.tree.get("sided")
     if value not in (1, 2) or isinstance(value, bool):
-        raise ConfigError(f"{section._key('sided')}: expected 1 (one-sided: is the new model better?) "
-                          f"or 2 (two-sided), got {value!r}")
+        raise ConfigError(
+            f"{section._key('sided')}: expected 1 (one-sided: is the new model better?) or 2 (two-sided), got {value!r}"
+        )
     return int(value)

@@ -2,6 +2,7 @@
 fixed decimals that round a small effect to 0.00 $ or a power of 0.9995 to 100 %.
 
 ``console/static/console.js`` formats the same way in the browser (``money``, ``percent``)."""
+
 from __future__ import annotations
 
 import math

@@ -12,18 +12,16 @@ including the far tail of the two-sided test, as statsmodels' ``NormalIndPower``
 Sizes are solved on the continuous scale and rounded up per arm (statsmodels' convention),
 so the achieved power is never below the requested one.
 
-``python -m experiment.planner`` prints the plan for the configured design (conf/economics.yaml
+``python -m experiment.plan_cli`` prints the plan for the configured design (conf/economics.yaml
 and the design section of conf/experiment.yaml); every setting can be overridden on the
 command line (``--help``).
 """
+
 from __future__ import annotations
 
-import argparse
 import math
 import re
-import sys
 from dataclasses import asdict, dataclass
-from pathlib import Path
 from typing import Any, Literal, Sequence
 
 import numpy as np
@@ -99,7 +97,12 @@ def power_for_total(
 
 
 def detectable_effect(
-    n_control: float, n_treatment: float, *, sd: float, alpha: float = 0.05, power: float = 0.8,
+    n_control: float,
+    n_treatment: float,
+    *,
+    sd: float,
+    alpha: float = 0.05,
+    power: float = 0.8,
     sided: Sided = 2,
 ) -> float | np.ndarray:
     """Smallest true difference ($) detected with ``power``: the required non-centrality
@@ -109,7 +112,13 @@ def detectable_effect(
 
 
 def sample_size(
-    alpha: float, power: float, mde: float, sd: float, *, sided: Sided = 2, treatment_share: float = 0.5,
+    alpha: float,
+    power: float,
+    mde: float,
+    sd: float,
+    *,
+    sided: Sided = 2,
+    treatment_share: float = 0.5,
 ) -> Plan:
     """Smallest per-arm sizes with the requested power (validated like ``resolve``)."""
     return resolve(alpha=alpha, power=power, mde=mde, sd=sd, sided=sided, treatment_share=treatment_share)
@@ -122,8 +131,15 @@ def split(total: int, treatment_share: float) -> tuple[int, int]:
 
 
 def resolve(
-    *, alpha: Any, power: Any, mde: Any, sd: Any, sided: Any = 2, treatment_share: Any = 0.5,
-    sample_size: Any = None, per_arm: bool = False,
+    *,
+    alpha: Any,
+    power: Any,
+    mde: Any,
+    sd: Any,
+    sided: Any = 2,
+    treatment_share: Any = 0.5,
+    sample_size: Any = None,
+    per_arm: bool = False,
 ) -> Plan:
     """The A/B platform's form: validate every field and solve the one of the four
     settings (alpha, power, mde, sample_size) left as None. ``sample_size`` is the total,
@@ -138,25 +154,36 @@ def resolve(
     given = {"alpha": alpha, "power": power, "mde": mde, "sample_size": sample_size}
     missing = [name for name in UNKNOWNS if given[name] is None]
     if len(missing) > 1:
-        raise PlanError(missing[0], f"give three of alpha, power, minimum effect and sample size; "
-                                    f"{' and '.join(missing)} are both empty" if len(missing) == 2 else
-                        f"give three of alpha, power, minimum effect and sample size; "
-                        f"only {4 - len(missing)} given")
+        raise PlanError(
+            missing[0],
+            f"give three of alpha, power, minimum effect and sample size; {' and '.join(missing)} are both empty"
+            if len(missing) == 2
+            else f"give three of alpha, power, minimum effect and sample size; only {4 - len(missing)} given",
+        )
     sd = _positive("sd", sd, "the revenue sd ($/customer)")
     if sd > MAX_SD:
-        raise PlanError("sd", f"a revenue sd of {_shown(sd)} $/customer is beyond {MAX_SD:,.0f} $: "
-                              "is it in dollars, and per customer rather than a total?")
+        raise PlanError(
+            "sd",
+            f"a revenue sd of {_shown(sd)} $/customer is beyond {MAX_SD:,.0f} $: "
+            "is it in dollars, and per customer rather than a total?",
+        )
     sided = _sided(sided)
-    share = _bounded("treatment_share", treatment_share, SHARE_RANGE, "the share of customers sent to treatment",
-                     ("the smaller arm would carry the whole variance",) * 2)
+    share = _bounded(
+        "treatment_share",
+        treatment_share,
+        SHARE_RANGE,
+        "the share of customers sent to treatment",
+        ("the smaller arm would carry the whole variance",) * 2,
+    )
     if alpha is not None:
         alpha = _bounded("alpha", alpha, ALPHA_RANGE, "the significance level", _ALPHA_WHY)
     if power is not None:
         power = _power(power, alpha)
     if mde is not None:
         mde = _effect(mde, sd)
-    total = (None if sample_size is None else _per_arm_total(sample_size, share) if per_arm else
-             _sample_size(sample_size))
+    total = (
+        None if sample_size is None else _per_arm_total(sample_size, share) if per_arm else _sample_size(sample_size)
+    )
     settings = dict(sd=sd, sided=sided, treatment_share=share)
 
     if total is None:
@@ -179,15 +206,22 @@ def resolve(
         n_control = total - n_treatment
         achieved = float(power_for(n_control, n_treatment, mde=mde, sd=sd, alpha=alpha, sided=sided))
     if achieved < power - 1e-9:  # the tolerance of a solved alpha
-        raise PlanError("sample_size", (
-            f"{total:,} customers give {percent(achieved)} power at {money(mde)} (sd {money(sd)}, alpha {alpha:g}); "
-            f"{percent(power)} needs {needed.total:,}: give {needed.total:,} or more customers, a lower power, a "
-            f"larger minimum effect or a higher alpha, or leave one of them empty to have it solved"))
+        raise PlanError(
+            "sample_size",
+            (
+                f"{total:,} customers give {percent(achieved)} power at {money(mde)} "
+                f"(sd {money(sd)}, alpha {alpha:g}); "
+                f"{percent(power)} needs {needed.total:,}: give {needed.total:,} or more customers, a lower power, a "
+                f"larger minimum effect or a higher alpha, or leave one of them empty to have it solved"
+            ),
+        )
     return Plan(alpha, power, mde, sd, sided, share, n_control, n_treatment, achieved)
 
 
-_ALPHA_WHY = ("a stricter test needs several times the customers for a certainty no business decision uses",
-              "a looser test declares a winner that does not exist in more than one experiment in five")
+_ALPHA_WHY = (
+    "a stricter test needs several times the customers for a certainty no business decision uses",
+    "a looser test declares a winner that does not exist in more than one experiment in five",
+)
 
 
 def _per_arm_total(per_arm: Any, treatment_share: float) -> int:
@@ -201,21 +235,29 @@ def warnings(plan: Plan) -> list[str]:
     """Choices that are allowed but unusual, said next to the plan (never a refusal)."""
     notes = []
     if plan.alpha > 0.1:
-        notes.append(f"alpha {plan.alpha:g} is above the usual 0.05: one test in {1 / plan.alpha:.0f} "
-                     "finds an effect that is not there")
+        notes.append(
+            f"alpha {plan.alpha:g} is above the usual 0.05: one test in {1 / plan.alpha:.0f} "
+            "finds an effect that is not there"
+        )
     if plan.alpha < 0.01:
         notes.append(f"alpha {plan.alpha:g} is stricter than the usual 0.05 and costs customers")
     if plan.power < 0.8:
-        notes.append(f"power {percent(plan.power)} is below the usual 80 %: a real effect of "
-                     f"{money(plan.mde)} is missed {percent(1 - plan.power)} of the time")
+        notes.append(
+            f"power {percent(plan.power)} is below the usual 80 %: a real effect of "
+            f"{money(plan.mde)} is missed {percent(1 - plan.power)} of the time"
+        )
     even = _continuous_total(plan.alpha, plan.power, plan.mde / plan.sd, plan.sided, 0.5)
     if abs(plan.treatment_share - 0.5) > 0.2:
         uneven = _continuous_total(plan.alpha, plan.power, plan.mde / plan.sd, plan.sided, plan.treatment_share)
-        notes.append(f"a {percent(plan.treatment_share)} treatment share needs {uneven / even - 1:.0%} more "
-                     "customers than an even split for the same power")
+        notes.append(
+            f"a {percent(plan.treatment_share)} treatment share needs {uneven / even - 1:.0%} more "
+            "customers than an even split for the same power"
+        )
     if min(plan.n_control, plan.n_treatment) == MIN_PER_ARM and even < 2 * MIN_PER_ARM:
-        notes.append(f"the effect alone would need about {math.ceil(even):,} customers; the plan keeps "
-                     f"{MIN_PER_ARM} per arm, the least at which the normal approximation holds")
+        notes.append(
+            f"the effect alone would need about {math.ceil(even):,} customers; the plan keeps "
+            f"{MIN_PER_ARM} per arm, the least at which the normal approximation holds"
+        )
     return notes
 
 
@@ -234,18 +276,21 @@ def _continuous_total(alpha: float, power: float, effect_size: float, sided: Sid
     scale = _required_ncp(alpha, power, sided) / effect_size if effect_size > 0 else math.inf
     if scale > 1e150:  # its square would overflow a float
         return math.inf
-    return scale ** 2 * (1.0 / share + 1.0 / (1.0 - share))
+    return scale**2 * (1.0 / share + 1.0 / (1.0 - share))
 
 
-def _minimum_plan(*, alpha: float, power: float, mde: float, sd: float, sided: Sided,
-                  treatment_share: float) -> Plan:
+def _minimum_plan(*, alpha: float, power: float, mde: float, sd: float, sided: Sided, treatment_share: float) -> Plan:
     total = _continuous_total(alpha, power, mde / sd, sided, treatment_share)
     if total > MAX_CUSTOMERS:
         needs = f"more than {MAX_CUSTOMERS:.0e}" if math.isinf(total) else f"{total:.3g}"
-        raise PlanError("mde", (
-            f"detecting {money(mde)} at sd {money(sd)} with {percent(power)} power needs {needs} customers"
-            + ("" if math.isinf(total) else f", more than {MAX_CUSTOMERS:.0e}")
-            + ": the effect is too small relative to the noise"))
+        raise PlanError(
+            "mde",
+            (
+                f"detecting {money(mde)} at sd {money(sd)} with {percent(power)} power needs {needs} customers"
+                + ("" if math.isinf(total) else f", more than {MAX_CUSTOMERS:.0e}")
+                + ": the effect is too small relative to the noise"
+            ),
+        )
     n_control = max(MIN_PER_ARM, math.ceil(total * (1.0 - treatment_share)))
     n_treatment = max(MIN_PER_ARM, math.ceil(total * treatment_share))
     achieved = float(power_for(n_control, n_treatment, mde=mde, sd=sd, alpha=alpha, sided=sided))
@@ -255,39 +300,57 @@ def _minimum_plan(*, alpha: float, power: float, mde: float, sd: float, sided: S
 def _arms(total: int, share: float) -> tuple[int, int]:
     n_control, n_treatment = split(total, share)
     if min(n_control, n_treatment) < MIN_PER_ARM:
-        raise PlanError("sample_size", (
-            f"{total:,} customers at a {percent(share)} treatment share leave control {n_control:,} + treatment "
-            f"{n_treatment:,}; each arm needs at least {MIN_PER_ARM} for the normal approximation the test "
-            f"relies on: give at least {math.ceil(MIN_PER_ARM / min(share, 1 - share)):,} customers"))
+        raise PlanError(
+            "sample_size",
+            (
+                f"{total:,} customers at a {percent(share)} treatment share leave control {n_control:,} + treatment "
+                f"{n_treatment:,}; each arm needs at least {MIN_PER_ARM} for the normal approximation the test "
+                f"relies on: give at least {math.ceil(MIN_PER_ARM / min(share, 1 - share)):,} customers"
+            ),
+        )
     return n_control, n_treatment
 
 
-def _alpha_for(n_control: int, n_treatment: int, *, power: float, mde: float, sd: float, sided: Sided,
-               treatment_share: float) -> float:
+def _alpha_for(
+    n_control: int, n_treatment: int, *, power: float, mde: float, sd: float, sided: Sided, treatment_share: float
+) -> float:
     """The smallest alpha at which these arms reach ``power`` for ``mde`` (power grows with alpha)."""
     ncp = mde / (sd * math.sqrt(1.0 / n_control + 1.0 / n_treatment))
     low, high = ALPHA_RANGE
     total = n_control + n_treatment
     if _power_at_ncp(ncp, low, sided) >= power:
-        raise PlanError("alpha", (
-            f"{total:,} customers reach {percent(power)} power at {money(mde)} even at alpha {low:g}: "
-            "the data fix no alpha; give the one you will test at (usually 0.05)"))
+        raise PlanError(
+            "alpha",
+            (
+                f"{total:,} customers reach {percent(power)} power at {money(mde)} even at alpha {low:g}: "
+                "the data fix no alpha; give the one you will test at (usually 0.05)"
+            ),
+        )
     if _power_at_ncp(ncp, high, sided) < power:
-        raise PlanError("alpha", (
-            f"{total:,} customers reach {percent(power)} power at {money(mde)} only with alpha above {high:g}: "
-            "more customers, a larger minimum effect or a lower power"))
+        raise PlanError(
+            "alpha",
+            (
+                f"{total:,} customers reach {percent(power)} power at {money(mde)} only with alpha above {high:g}: "
+                "more customers, a larger minimum effect or a lower power"
+            ),
+        )
     return float(brentq(lambda a: _power_at_ncp(ncp, a, sided) - power, low, high, xtol=1e-15, rtol=1e-12))
 
 
-def _achievable(achieved: float, total: int, *, alpha: float, mde: float, sd: float, sided: Sided,
-                treatment_share: float) -> None:
+def _achievable(
+    achieved: float, total: int, *, alpha: float, mde: float, sd: float, sided: Sided, treatment_share: float
+) -> None:
     """A solved power below the least defensible one is refused with what 80 % would need."""
     low, high = POWER_RANGE
     if achieved < low:
         needed = _minimum_plan(alpha=alpha, power=0.8, mde=mde, sd=sd, sided=sided, treatment_share=treatment_share)
-        raise PlanError("sample_size", (
-            f"{total:,} customers give {percent(achieved)} power at {money(mde)}, below {percent(low)}: the test "
-            f"would miss a real effect more often than find it; 80 % needs {needed.total:,}"))
+        raise PlanError(
+            "sample_size",
+            (
+                f"{total:,} customers give {percent(achieved)} power at {money(mde)}, below {percent(low)}: the test "
+                f"would miss a real effect more often than find it; 80 % needs {needed.total:,}"
+            ),
+        )
 
 
 def _power_at_ncp(ncp, alpha: float, sided: Sided):
@@ -340,8 +403,9 @@ def _bounded(field: Field, value: Any, bounds: tuple[float, float], what: str, w
         raise PlanError(field, f"{what} must lie strictly between 0 and 1, got {number:g}")
     low, high = bounds
     if not low <= number <= high:
-        raise PlanError(field, f"{what} must lie between {low:g} and {high:g}, got {number:g}: "
-                               f"{why[0] if number < low else why[1]}")
+        raise PlanError(
+            field, f"{what} must lie between {low:g} and {high:g}, got {number:g}: {why[0] if number < low else why[1]}"
+        )
     return number
 
 
@@ -350,15 +414,26 @@ def _power(value: Any, alpha: float | None) -> float:
     if power >= 1.0:
         raise PlanError("power", f"must be below 1, got {power:g}: certainty needs infinitely many customers")
     if alpha is not None and power <= alpha:
-        raise PlanError("power", (
-            f"{power:g} is not above alpha {alpha:g}: a test rejects with probability alpha even "
-            "when there is no effect, so its power under the alternative must exceed alpha"))
+        raise PlanError(
+            "power",
+            (
+                f"{power:g} is not above alpha {alpha:g}: a test rejects with probability alpha even "
+                "when there is no effect, so its power under the alternative must exceed alpha"
+            ),
+        )
     low, high = POWER_RANGE
     if not low <= power <= high:
-        raise PlanError("power", (
-            f"must lie between {percent(low)} and {percent(high)}, got {percent(power)}: "
-            + ("a weaker test misses a real effect more often than it finds it" if power < low else
-               "beyond it every further digit multiplies the customers for no decision it changes")))
+        raise PlanError(
+            "power",
+            (
+                f"must lie between {percent(low)} and {percent(high)}, got {percent(power)}: "
+                + (
+                    "a weaker test misses a real effect more often than it finds it"
+                    if power < low
+                    else "beyond it every further digit multiplies the customers for no decision it changes"
+                )
+            ),
+        )
     return power
 
 
@@ -372,9 +447,13 @@ def _positive(field: Field, value: Any, what: str) -> float:
 def _effect(value: Any, sd: float) -> float:
     mde = _positive("mde", value, "the minimum effect of interest ($/customer)")
     if mde > MAX_EFFECT_SDS * sd:
-        raise PlanError("mde", (
-            f"{money(mde)} is more than the revenue sd ({money(sd)}): any test of {MIN_PER_ARM} customers per "
-            f"arm sees an effect that large; the minimum effect is the smallest one worth detecting"))
+        raise PlanError(
+            "mde",
+            (
+                f"{money(mde)} is more than the revenue sd ({money(sd)}): any test of {MIN_PER_ARM} customers per "
+                f"arm sees an effect that large; the minimum effect is the smallest one worth detecting"
+            ),
+        )
     return mde
 
 
@@ -389,16 +468,22 @@ def _sample_size(value: Any, low: int = 2 * MIN_PER_ARM, what: str = "customers 
     if number != int(number):
         raise PlanError("sample_size", f"expected a whole number of customers, got {_shown(value)}")
     if not low <= number <= MAX_CUSTOMERS:
-        raise PlanError("sample_size", f"expected between {low:,} and {MAX_CUSTOMERS:,} {what} "
-                                       f"(at least {MIN_PER_ARM} per arm), got {number:,.0f}")
+        raise PlanError(
+            "sample_size",
+            f"expected between {low:,} and {MAX_CUSTOMERS:,} {what} "
+            f"(at least {MIN_PER_ARM} per arm), got {number:,.0f}",
+        )
     return int(number)
 
 
 def describe(plan: Plan, fractions: Sequence[float] = (0.25, 0.5, 0.75, 1.0, 1.5, 2.0)) -> list[str]:
     """A console summary: the sizes, the effect detectable, and power at fractions of the plan."""
     test = "two-sided" if plan.sided == 2 else "one-sided (treatment > control)"
-    mde_here = float(detectable_effect(plan.n_control, plan.n_treatment, sd=plan.sd, alpha=plan.alpha,
-                                       power=plan.power, sided=plan.sided))
+    mde_here = float(
+        detectable_effect(
+            plan.n_control, plan.n_treatment, sd=plan.sd, alpha=plan.alpha, power=plan.power, sided=plan.sided
+        )
+    )
     lines = [
         f"A/B test plan: {test} test of mean revenue per customer, alpha {plan.alpha:.3g}",
         f"  sample size       control {plan.n_control:,} + treatment {plan.n_treatment:,} = "
@@ -411,45 +496,8 @@ def describe(plan: Plan, fractions: Sequence[float] = (0.25, 0.5, 0.75, 1.0, 1.5
     for fraction in fractions:
         n_control, n_treatment = split(max(2 * MIN_PER_ARM, round(plan.total * fraction)), plan.treatment_share)
         power = power_for(n_control, n_treatment, mde=plan.mde, sd=plan.sd, alpha=plan.alpha, sided=plan.sided)
-        effect = detectable_effect(n_control, n_treatment, sd=plan.sd, alpha=plan.alpha, power=plan.power,
-                                   sided=plan.sided)
+        effect = detectable_effect(
+            n_control, n_treatment, sd=plan.sd, alpha=plan.alpha, power=plan.power, sided=plan.sided
+        )
         lines.append(f"  {n_control + n_treatment:>15,} {percent(float(power)):>18} {money(float(effect)):>22}")
     return lines
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    from experiment.config import DEFAULT_ECONOMICS, load_experiment  # the config module builds on this one
-    from job.config import ConfigError
-
-    parser = argparse.ArgumentParser(prog="python -m experiment.planner", description=__doc__.split("\n")[0])
-    parser.add_argument("--economics", default=str(DEFAULT_ECONOMICS), help="alpha, power, min_effect, "
-                                                                            "revenue_sd (%(default)s)")
-    parser.add_argument("--alpha", type=float, help="significance level")
-    parser.add_argument("--power", type=float, help="power to detect the minimum effect")
-    parser.add_argument("--mde", type=float, help="minimum effect of interest, $/customer")
-    parser.add_argument("--sd", type=float, help="sd of revenue per customer-session, $")
-    parser.add_argument("--sided", type=int, help="1: treatment > control, 2: any difference")
-    parser.add_argument("--split", type=float, help="share of customers sent to treatment")
-    parser.add_argument("--n", type=float, help="total customers available (both arms): plan with these "
-                                                "instead, refused if they cannot reach the power")
-    args = parser.parse_args(argv)
-    try:
-        design = load_experiment(economics_path=Path(args.economics)).design
-    except ConfigError as exc:
-        print(f"planner: {exc}", file=sys.stderr)
-        return 2
-    settings = {"alpha": design.alpha, "power": design.power, "mde": design.mde, "sd": design.sd,
-                "sided": design.sided, "split": design.treatment_share}
-    settings.update({key: value for key, value in vars(args).items() if key in settings and value is not None})
-    try:
-        plan = resolve(alpha=settings["alpha"], power=settings["power"], mde=settings["mde"], sd=settings["sd"],
-                       sided=settings["sided"], treatment_share=settings["split"], sample_size=args.n)
-    except PlanError as exc:
-        print(f"planner: {exc}", file=sys.stderr)
-        return 2
-    print("\n".join(describe(plan)))
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

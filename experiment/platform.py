@@ -11,6 +11,7 @@ from its prediction topic; a decision that misses the deadline counts as "don't 
 Each session's revenue is simulated (experiment/response.py) and the run stops at the
 planned sample size, then the analysis and the report are written.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -27,6 +28,7 @@ import numpy as np
 import pandas as pd
 from confluent_kafka import Producer
 
+from contract.schema import DEMOGRAPHIC_FIELDS, LABEL, PRODUCT_FIELDS, feature_row
 from experiment import analysis, planner, report
 from experiment.arrivals import Schedule, schedule
 from experiment.assignment import CONTROL, TREATMENT, arm_of
@@ -36,10 +38,11 @@ from experiment.tokens import TokenCheck
 from job.config import Config, ConfigError, load_config, parse_set_flags, read_token
 from job.control import model_id
 from job.decision import decide
-from job.local import traffic
+from job.engines import open_scorer
 from job.messages import MODEL_NAME_HEADER, MODEL_VERSION_HEADER
-from job.model import ModelError, load_spec, open_scorer
-from job.schema import DEMOGRAPHIC_FIELDS, LABEL, PRODUCT_FIELDS, feature_row
+from job.model import load_spec
+from job.pmml import ModelError
+from local import traffic
 
 JOB, BASELINE, MISSING = "job", "baseline", "missing"
 OBSERVE_EVERY_S = 0.5  # how often run() hands finished sessions to its observer
@@ -88,12 +91,19 @@ def offline_decisions(pmml: Path, rows: list[dict], safe_default: int = 0) -> tu
     finally:
         scorer.close()
     return model_id(spec.name, spec.version), np.array(
-        [decide(p, spec.threshold, safe_default) for p in probabilities], dtype=np.int8)
+        [decide(p, spec.threshold, safe_default) for p in probabilities], dtype=np.int8
+    )
 
 
 class Platform:
-    def __init__(self, cfg: ExperimentConfig, job_cfg: Config, token: Union[str, TokenCheck], sessions: int,
-                 show_progress: bool = True):
+    def __init__(
+        self,
+        cfg: ExperimentConfig,
+        job_cfg: Config,
+        token: Union[str, TokenCheck],
+        sessions: int,
+        show_progress: bool = True,
+    ):
         self.cfg, self.job_cfg = cfg, job_cfg
         self.token = token if isinstance(token, TokenCheck) else TokenCheck.of(token)
         self.plan = cfg.design.plan()
@@ -133,14 +143,22 @@ class Platform:
         """The reader starts at the prediction topic's current end: whatever the job writes
         from now on is seen, earlier runs' decisions are not read again."""
         kafka = self.job_cfg.kafka
-        self.reader = traffic.TopicReader(kafka.bootstrap_servers, kafka.topics.prediction, from_end=True,
-                                          extra=kafka.security.librdkafka())
+        self.reader = traffic.TopicReader(
+            kafka.bootstrap_servers, kafka.topics.prediction, from_end=True, extra=kafka.security.librdkafka()
+        )
         self.producer = Producer(kafka.client(**{"linger.ms": 2}))
-        self.topics = {traffic.DEMOGRAPHIC: self.job_cfg.kafka.topics.demographic,
-                       traffic.HISTORIC: self.job_cfg.kafka.topics.historic}
+        self.topics = {
+            traffic.DEMOGRAPHIC: self.job_cfg.kafka.topics.demographic,
+            traffic.HISTORIC: self.job_cfg.kafka.topics.historic,
+        }
 
-    def wait_for_job(self, timeout: float = 180.0, patient: bool = False,
-                     notice: Optional[Callable[[str], None]] = None, stop: Optional[threading.Event] = None) -> None:
+    def wait_for_job(
+        self,
+        timeout: float = 180.0,
+        patient: bool = False,
+        notice: Optional[Callable[[str], None]] = None,
+        stop: Optional[threading.Event] = None,
+    ) -> None:
         """Probe sessions until the job answers: sessions started before it serves would
         all miss their deadline and bias the treatment arm towards "don't show".
 
@@ -152,9 +170,14 @@ class Platform:
         probe = int(self.uuids[0]) - 1  # uuids below the experiment's own
         wrong = False
         while (left := give_up - time.monotonic()) > 0 and not (stop and stop.is_set()):
-            body = traffic.wait_for_answer(self.job_cfg.kafka.bootstrap_servers, self.topics, self.reader,
-                                           probe, left if not patient else min(left, 5.0),
-                                           extra=self.job_cfg.kafka.security.librdkafka())
+            body = traffic.wait_for_answer(
+                self.job_cfg.kafka.bootstrap_servers,
+                self.topics,
+                self.reader,
+                probe,
+                left if not patient else min(left, 5.0),
+                extra=self.job_cfg.kafka.security.librdkafka(),
+            )
             probe -= 1
             if body is not None and self.token.matches(str(body.get("token"))):
                 return
@@ -166,14 +189,19 @@ class Platform:
         if stop and stop.is_set():
             return
         if wrong:
-            raise PlatformError("the job answers with a different token than this experiment's; "
-                                "submit it with the experiment's token (SILOCOMPRO_TOKEN[_FILE])")
-        raise PlatformError(f"no decision from the job on {self.job_cfg.kafka.topics.prediction} within "
-                            f"{timeout:.0f} s: is it running (make status) and reading "
-                            f"{self.job_cfg.kafka.bootstrap_servers}?")
+            raise PlatformError(
+                "the job answers with a different token than this experiment's; "
+                "submit it with the experiment's token (SILOCOMPRO_TOKEN[_FILE])"
+            )
+        raise PlatformError(
+            f"no decision from the job on {self.job_cfg.kafka.topics.prediction} within "
+            f"{timeout:.0f} s: is it running (make status) and reading "
+            f"{self.job_cfg.kafka.bootstrap_servers}?"
+        )
 
-    def run(self, observer: Optional[Callable[[pd.DataFrame], None]] = None,
-            stop: Optional[threading.Event] = None) -> pd.DataFrame:
+    def run(
+        self, observer: Optional[Callable[[pd.DataFrame], None]] = None, stop: Optional[threading.Event] = None
+    ) -> pd.DataFrame:
         """Publish on schedule, read decisions as they come, expire the overdue ones.
 
         ``observer`` receives finished sessions in start order, every ``OBSERVE_EVERY_S``:
@@ -276,20 +304,28 @@ class Platform:
         per_arm = frame["arm"].value_counts()
         if min(per_arm.get(CONTROL, 0), per_arm.get(TREATMENT, 0)) >= 2:
             # Live numbers invite peeking, so the interval shown is the always-valid one.
-            w = analysis.welch(frame.loc[frame.arm == CONTROL, "revenue"].to_numpy(),
-                               frame.loc[frame.arm == TREATMENT, "revenue"].to_numpy(),
-                               alpha=self.cfg.design.alpha, sided=self.cfg.design.sided)
-            self._looks.append((w.diff, w.se ** 2))
+            w = analysis.welch(
+                frame.loc[frame.arm == CONTROL, "revenue"].to_numpy(),
+                frame.loc[frame.arm == TREATMENT, "revenue"].to_numpy(),
+                alpha=self.cfg.design.alpha,
+                sided=self.cfg.design.sided,
+            )
+            self._looks.append((w.diff, w.se**2))
             diffs, variances = np.array(self._looks).T
             av = analysis.always_valid(diffs, variances, tau=self.cfg.design.mde, alpha=self.cfg.design.alpha)
-            effect = (f" | effect {w.diff:+.2f} $, always-valid CI [{av.ci_lower[-1]:+.2f}, {av.ci_upper[-1]:+.2f}]"
-                      f" p {av.p_value[-1]:.2g}")
+            effect = (
+                f" | effect {w.diff:+.2f} $, always-valid CI [{av.ci_lower[-1]:+.2f}, {av.ci_upper[-1]:+.2f}]"
+                f" p {av.p_value[-1]:.2g}"
+            )
         width = 24
         filled = int(width * min(started, self.sessions) / self.sessions)
-        print(f"\r[{'#' * filled}{'.' * (width - filled)}] {started:,}/{self.sessions:,} sessions"
-              f" | control {per_arm.get(CONTROL, 0):,} treatment {per_arm.get(TREATMENT, 0):,}"
-              f" | job {self.tally.job_decisions:,} missing {self.tally.missing:,}{effect}   ",
-              end="", flush=True)
+        print(
+            f"\r[{'#' * filled}{'.' * (width - filled)}] {started:,}/{self.sessions:,} sessions"
+            f" | control {per_arm.get(CONTROL, 0):,} treatment {per_arm.get(TREATMENT, 0):,}"
+            f" | job {self.tally.job_decisions:,} missing {self.tally.missing:,}{effect}   ",
+            end="",
+            flush=True,
+        )
 
     def sessions_frame(self, lo: int = 0, hi: Optional[int] = None) -> pd.DataFrame:
         """Sessions ``lo:hi`` in start order, one row each; times in seconds after the start.
@@ -297,15 +333,23 @@ class Platform:
         and the original targeting decide for the session: the simulation's ground truth."""
         part = slice(lo, hi)
         earned = revenue(self.cfg.response, self.outcomes, self.decision.astype(bool))
-        return pd.DataFrame({
-            "uuid": self.uuids[part], "arm": self.arms[part], "started_at": self.schedule.starts[part],
-            "decided_at": self.decided_at[part], "decision": self.decision[part], "source": self.source[part],
-            "model": self.model[part],
-            "missing_side": [self.schedule.missing_side.get(int(u), "") for u in self.uuids[part]],
-            "buys_if_shown": self.outcomes.buys_if_shown[part], "pre_revenue": self.outcomes.pre_revenue[part],
-            "revenue": earned[part], "offline_decision": self.model_offline[part],
-            "baseline_decision": self.baseline[part],
-        })
+        return pd.DataFrame(
+            {
+                "uuid": self.uuids[part],
+                "arm": self.arms[part],
+                "started_at": self.schedule.starts[part],
+                "decided_at": self.decided_at[part],
+                "decision": self.decision[part],
+                "source": self.source[part],
+                "model": self.model[part],
+                "missing_side": [self.schedule.missing_side.get(int(u), "") for u in self.uuids[part]],
+                "buys_if_shown": self.outcomes.buys_if_shown[part],
+                "pre_revenue": self.outcomes.pre_revenue[part],
+                "revenue": earned[part],
+                "offline_decision": self.model_offline[part],
+                "baseline_decision": self.baseline[part],
+            }
+        )
 
     def ground_truth(self) -> dict:
         """What the simulation knows and a real experiment would not."""
@@ -313,8 +357,11 @@ class Platform:
             **frame_truth(self.sessions_frame(), self.cfg.response),
             "sessions_missing_a_half": len(self.schedule.missing_side),
             "sessions_with_a_half_after_the_join_timeout": sum(
-                1 for u in self.uuids if int(u) not in self.schedule.missing_side
-                and self.schedule.unseen_side(int(u), self.job_cfg.join.timeout_ms / 1000)),
+                1
+                for u in self.uuids
+                if int(u) not in self.schedule.missing_side
+                and self.schedule.unseen_side(int(u), self.job_cfg.join.timeout_ms / 1000)
+            ),
         }
 
 
@@ -324,8 +371,12 @@ def frame_truth(sessions: pd.DataFrame, response: ResponseModel) -> dict:
     model scored offline."""
     by_job = sessions[(sessions["arm"] == TREATMENT) & (sessions["source"] == JOB)]
     return {
-        "true_effect": true_effect(response, sessions["buys_if_shown"].to_numpy(bool),
-                                   sessions["offline_decision"].to_numpy(), sessions["baseline_decision"].to_numpy()),
+        "true_effect": true_effect(
+            response,
+            sessions["buys_if_shown"].to_numpy(bool),
+            sessions["offline_decision"].to_numpy(),
+            sessions["baseline_decision"].to_numpy(),
+        ),
         "job_vs_offline_disagreements": int((by_job["decision"] != by_job["offline_decision"]).sum()),
         "job_decisions_checked": len(by_job),
     }
@@ -363,8 +414,13 @@ def _contract(record) -> Optional[tuple[int, int, str]]:
 def main(argv: Optional[list[str]] = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sessions", type=int, help="run this many sessions instead of the planned sample size")
-    parser.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
-                        help="override conf/experiment.yaml (repeatable)")
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="SECTION.KEY=VALUE",
+        help="override conf/experiment.yaml (repeatable)",
+    )
     parser.add_argument("--quiet", action="store_true", help="no progress line")
     args = parser.parse_args(argv)
     try:
@@ -376,8 +432,10 @@ def main(argv: Optional[list[str]] = None) -> int:
         print(f"error: {err}", file=sys.stderr)
         return 2
     sessions = args.sessions or cfg.platform.sessions or plan.total
-    print(f"planned sample: control {plan.n_control:,} + treatment {plan.n_treatment:,} = {plan.total:,} customers "
-          f"(alpha {cfg.design.alpha}, power {cfg.design.power}, effect {cfg.design.mde} $, sd {cfg.design.sd} $)")
+    print(
+        f"planned sample: control {plan.n_control:,} + treatment {plan.n_treatment:,} = {plan.total:,} customers "
+        f"(alpha {cfg.design.alpha}, power {cfg.design.power}, effect {cfg.design.mde} $, sd {cfg.design.sd} $)"
+    )
     if sessions < plan.total:
         print(f"running {sessions:,} sessions only: a quick look, underpowered for the planned effect")
     platform = Platform(cfg, job_cfg, token, sessions, show_progress=not args.quiet)
@@ -394,26 +452,38 @@ def main(argv: Optional[list[str]] = None) -> int:
         print(f"error: {err}", file=sys.stderr)
         platform.close()
         return 2
-    print(f"publishing to {job_cfg.kafka.bootstrap_servers} at {cfg.platform.rate:g} sessions/s; "
-          f"decisions from {job_cfg.kafka.topics.prediction} (deadline {cfg.platform.decision_deadline_ms} ms)")
+    print(
+        f"publishing to {job_cfg.kafka.bootstrap_servers} at {cfg.platform.rate:g} sessions/s; "
+        f"decisions from {job_cfg.kafka.topics.prediction} (deadline {cfg.platform.decision_deadline_ms} ms)"
+    )
     sessions_df = platform.run()
     out = cfg.platform.output_dir / time.strftime("%Y%m%dT%H%M%S")
     result = analysis.analyse(sessions_df, plan, srm_threshold=cfg.design.srm_p_value)
-    summary = {"analysis": result.as_dict(), "platform": platform.tally.as_dict(),
-               "ground_truth": platform.ground_truth(), "sessions": sessions, "config": settings_of(cfg)}
+    summary = {
+        "analysis": result.as_dict(),
+        "platform": platform.tally.as_dict(),
+        "ground_truth": platform.ground_truth(),
+        "sessions": sessions,
+        "config": settings_of(cfg),
+    }
     written = report.write(out, sessions_df, result, summary)
     print("\n".join(analysis.summary_lines(result)))
     print("revenue by deciding model:")
     print("\n".join(report.by_model_lines(written["by_model"], plan.alpha)))
     t = platform.tally
-    print(f"job decisions {t.job_decisions:,}, missing by the deadline {t.missing:,} (counted as not shown), "
-          f"late {t.after_deadline:,}, duplicates {t.duplicates:,}, wrong token {t.wrong_token:,}; "
-          f"latency from session start p50 {summary['platform']['latency_ms_p50']:.0f} ms, "
-          f"p99 {summary['platform']['latency_ms_p99']:.0f} ms; from the second half's publication "
-          f"p50 {summary['platform']['job_latency_ms_p50']:.0f} ms, p99 {summary['platform']['job_latency_ms_p99']:.0f} ms")
+    print(
+        f"job decisions {t.job_decisions:,}, missing by the deadline {t.missing:,} (counted as not shown), "
+        f"late {t.after_deadline:,}, duplicates {t.duplicates:,}, wrong token {t.wrong_token:,}; "
+        f"latency from session start p50 {summary['platform']['latency_ms_p50']:.0f} ms, "
+        f"p99 {summary['platform']['latency_ms_p99']:.0f} ms; from the second half's publication "
+        f"p50 {summary['platform']['job_latency_ms_p50']:.0f} ms, "
+        f"p99 {summary['platform']['job_latency_ms_p99']:.0f} ms"
+    )
     truth = summary["ground_truth"]
-    print(f"simulation's true effect {truth['true_effect']:+.3f} $/customer; job decisions that differ from an offline "
-          f"scoring of the same model: {truth['job_vs_offline_disagreements']} of {truth['job_decisions_checked']:,}")
+    print(
+        f"simulation's true effect {truth['true_effect']:+.3f} $/customer; job decisions that differ from an offline "
+        f"scoring of the same model: {truth['job_vs_offline_disagreements']} of {truth['job_decisions_checked']:,}"
+    )
     print(f"report: {out / 'report.html'}")
     return 0
 

@@ -6,6 +6,7 @@ is only valid at the planned size, and the always-valid band is the one to read 
 the experiment runs. Seeing the narrow one cross zero early while the wide one does not
 is the clearest explanation of why peeking at a plain t-test misleads.
 """
+
 from __future__ import annotations
 
 import html
@@ -23,17 +24,32 @@ from experiment.analysis import Analysis, revenue_by_model, summary_lines  # noq
 from experiment.assignment import CONTROL, TREATMENT  # noqa: E402
 
 EFFECT_PNG, ARMS_PNG, REPORT_HTML, SESSIONS_CSV, RESULT_JSON = (
-    "effect.png", "arms.png", "report.html", "sessions.csv", "result.json")
+    "effect.png",
+    "arms.png",
+    "report.html",
+    "sessions.csv",
+    "result.json",
+)
 
 
 def effect_plot(result: Analysis, path: Path, true_effect: float | None = None) -> None:
     seq = result.sequential.path
     d = result.design
     fig, ax = plt.subplots(figsize=(9, 4.8))
-    ax.fill_between(seq["customers"], seq["welch_lower"], seq["welch_upper"], color="0.8",
-                    label=f"fixed-horizon {1 - d.alpha:.0%} CI (valid at the planned size only)")
-    ax.plot(seq["customers"], seq["av_lower"], color="tab:blue", lw=1.2,
-            label=f"always-valid {1 - d.alpha:.0%} CI (mSPRT; safe to peek)")
+    ax.fill_between(
+        seq["customers"],
+        seq["welch_lower"],
+        seq["welch_upper"],
+        color="0.8",
+        label=f"fixed-horizon {1 - d.alpha:.0%} CI (valid at the planned size only)",
+    )
+    ax.plot(
+        seq["customers"],
+        seq["av_lower"],
+        color="tab:blue",
+        lw=1.2,
+        label=f"always-valid {1 - d.alpha:.0%} CI (mSPRT; safe to peek)",
+    )
     ax.plot(seq["customers"], seq["av_upper"], color="tab:blue", lw=1.2)
     ax.plot(seq["customers"], seq["diff"], color="black", lw=1.5, label="effect estimate")
     ax.axhline(0, color="0.3", lw=0.8)
@@ -41,8 +57,9 @@ def effect_plot(result: Analysis, path: Path, true_effect: float | None = None) 
     if true_effect is not None:
         ax.axhline(true_effect, color="tab:red", ls=":", lw=1.2, label=f"true effect {true_effect:+.2f} $ (simulation)")
     ax.axvline(d.total, color="0.5", ls="--", lw=0.8)
-    ax.annotate("planned size", (d.total, 1), xycoords=("data", "axes fraction"), ha="right", va="top",
-                fontsize=8, color="0.4")
+    ax.annotate(
+        "planned size", (d.total, 1), xycoords=("data", "axes fraction"), ha="right", va="top", fontsize=8, color="0.4"
+    )
     finite = seq[["welch_lower", "welch_upper"]].replace([np.inf, -np.inf], np.nan)
     low, high = np.nanpercentile(finite.to_numpy(), [5, 95]) if finite.notna().any().any() else (-3, 3)
     ax.set_ylim(min(low, -0.5, d.mde * -1) - 0.5, max(high, d.mde * 2) + 0.5)
@@ -59,8 +76,10 @@ def effect_plot(result: Analysis, path: Path, true_effect: float | None = None) 
 def arms_plot(sessions: pd.DataFrame, result: Analysis, path: Path) -> None:
     arms = [CONTROL, TREATMENT]
     means = [sessions.loc[sessions.arm == a, "revenue"].mean() for a in arms]
-    half = [1.96 * sessions.loc[sessions.arm == a, "revenue"].std() / np.sqrt(max((sessions.arm == a).sum(), 1))
-            for a in arms]
+    half = [
+        1.96 * sessions.loc[sessions.arm == a, "revenue"].std() / np.sqrt(max((sessions.arm == a).sum(), 1))
+        for a in arms
+    ]
     shown = [sessions.loc[sessions.arm == a, "decision"].mean() for a in arms]
     fig, (left, right) = plt.subplots(1, 2, figsize=(9, 3.6))
     left.bar(arms, means, yerr=half, capsize=6, color=["0.6", "tab:blue"])
@@ -72,8 +91,9 @@ def arms_plot(sessions: pd.DataFrame, result: Analysis, path: Path) -> None:
     right.set_title("Slot shown")
     for ax, values, tops, fmt in ((left, means, np.add(means, half), "{:.2f} $"), (right, shown, shown, "{:.1%}")):
         for x, (v, top) in enumerate(zip(values, tops)):
-            ax.annotate(fmt.format(v), (x, top), ha="center", va="bottom", fontsize=9,
-                        xytext=(0, 3), textcoords="offset points")
+            ax.annotate(
+                fmt.format(v), (x, top), ha="center", va="bottom", fontsize=9, xytext=(0, 3), textcoords="offset points"
+            )
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
@@ -86,18 +106,22 @@ def _table(rows: dict) -> str:
 
 def by_model_lines(rows: list[dict], alpha: float) -> list[str]:
     """The by-model breakdown as console lines."""
-    return [f"  {r['arm']:<9} {r['model']:<32} {r['sessions']:>7,} sessions  shown {r['shown']:6.1%}  "
-            f"revenue {r['revenue_mean']:6.2f} $ [{r['ci_lower']:.2f}, {r['ci_upper']:.2f}] ({1 - alpha:.0%} CI)"
-            for r in rows]
+    return [
+        f"  {r['arm']:<9} {r['model']:<32} {r['sessions']:>7,} sessions  shown {r['shown']:6.1%}  "
+        f"revenue {r['revenue_mean']:6.2f} $ [{r['ci_lower']:.2f}, {r['ci_upper']:.2f}] ({1 - alpha:.0%} CI)"
+        for r in rows
+    ]
 
 
 def _model_table(rows: list[dict], alpha: float) -> str:
-    head = "".join(f"<th>{h}</th>" for h in ("arm", "model", "sessions", "shown",
-                                              f"revenue per customer ({1 - alpha:.0%} CI)"))
+    head = "".join(
+        f"<th>{h}</th>" for h in ("arm", "model", "sessions", "shown", f"revenue per customer ({1 - alpha:.0%} CI)")
+    )
     body = "".join(
         f"<tr><td>{html.escape(r['arm'])}</td><td>{html.escape(r['model'])}</td><td>{r['sessions']:,}</td>"
         f"<td>{r['shown']:.1%}</td><td>{r['revenue_mean']:.2f} $ [{r['ci_lower']:.2f}, {r['ci_upper']:.2f}]</td></tr>"
-        for r in rows)
+        for r in rows
+    )
     return f"<table><tr>{head}</tr>{body}</table>"
 
 
@@ -143,7 +167,8 @@ def write(out: Path, sessions: pd.DataFrame, result: Analysis, summary: dict) ->
 {_table(truth)}
 <h2>Settings</h2>
 <pre>{html.escape(json.dumps(summary.get("config", {}), indent=2))}</pre>
-<p>Sessions, one row each: <a href="{SESSIONS_CSV}">{SESSIONS_CSV}</a>; every number: <a href="{RESULT_JSON}">{RESULT_JSON}</a>.</p>
+<p>Sessions, one row each: <a href="{SESSIONS_CSV}">{SESSIONS_CSV}</a>;
+every number: <a href="{RESULT_JSON}">{RESULT_JSON}</a>.</p>
 </body></html>
 """
     (out / REPORT_HTML).write_text(page)

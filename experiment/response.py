@@ -5,7 +5,7 @@ stated here and in README.md, with every number in conf/experiment.yaml (respons
 conf/economics.yaml (gain_if_buy, loss_if_not):
 
 * Every customer has a potential outcome ``buys_if_shown``: the synthetic population's
-  label, drawn from its known purchase probability (training/synthetic.py). Whether the
+  label, drawn from its known purchase probability (contract/population.py). Whether the
   customer would buy does not depend on the arm; only whether the slot is shown does.
 * Traditional-category revenue of a session is ``m + e``: a customer-level mean spend
   ``m`` (gamma distributed, mean ``traditional_mean``, sd ``customer_sd``) plus session
@@ -21,6 +21,7 @@ Everything is drawn up front per customer from one seed, so the same customer ea
 same in a rerun, and the ground truth (the true average effect of the new targeting) is
 known exactly, which lets the report say whether the experiment's interval covers it.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -78,8 +79,9 @@ def revenue(model: ResponseModel, outcomes: Outcomes, shown: np.ndarray) -> np.n
     return outcomes.traditional + np.asarray(shown, dtype=bool) * slot_value(model, outcomes.buys_if_shown)
 
 
-def true_effect(model: ResponseModel, buys_if_shown: np.ndarray, shown_treatment: np.ndarray,
-                shown_control: np.ndarray) -> float:
+def true_effect(
+    model: ResponseModel, buys_if_shown: np.ndarray, shown_treatment: np.ndarray, shown_control: np.ndarray
+) -> float:
     """The average treatment effect over these customers ($/customer): what a perfect
     experiment on them would estimate."""
     change = np.asarray(shown_treatment, dtype=float) - np.asarray(shown_control, dtype=float)

@@ -7,6 +7,7 @@ a 128-bit random token cannot be recovered from its digest, and checking a predi
 only needs the digest of what it carries. A lost token cannot be shown again; a new
 experiment issues a new one.
 """
+
 from __future__ import annotations
 
 import hashlib

@@ -1,5 +1,5 @@
 """silocompro-targeting streaming job.
 
 Importing the package must stay free of PyFlink: the training virtualenv imports
-``job.schema`` so that training and serving share one message contract.
+``contract.schema`` so that training and serving share one message contract.
 """

@@ -3,6 +3,7 @@
 Everything is validated here, at start, so a typo fails the submission with a message
 that names the key, instead of a Flink task failing minutes later on a TaskManager.
 """
+
 from __future__ import annotations
 
 import os
@@ -81,8 +82,10 @@ class KafkaSecurity:
         props = {"security.protocol": self.protocol}
         if self.sasl:
             props["sasl.mechanism"] = self.sasl_mechanism
-            props["sasl.jaas.config"] = (f"{KAFKA_SHADED}{SASL_LOGIN_MODULES[self.sasl_mechanism]} required "
-                                         f'username="{self.username}" password="{self.password}";')
+            props["sasl.jaas.config"] = (
+                f"{KAFKA_SHADED}{SASL_LOGIN_MODULES[self.sasl_mechanism]} required "
+                f'username="{self.username}" password="{self.password}";'
+            )
         if self.ca_file:
             props.update({"ssl.truststore.type": "PEM", "ssl.truststore.location": str(self.ca_file)})
         return props
@@ -91,8 +94,9 @@ class KafkaSecurity:
         """The same for confluent-kafka (the local tools, the experiment platform, the console)."""
         props = {"security.protocol": self.protocol.lower()}
         if self.sasl:
-            props.update({"sasl.mechanism": self.sasl_mechanism, "sasl.username": self.username,
-                          "sasl.password": self.password})
+            props.update(
+                {"sasl.mechanism": self.sasl_mechanism, "sasl.username": self.username, "sasl.password": self.password}
+            )
         if self.ca_file:
             props["ssl.ca.location"] = str(self.ca_file)
         return props
@@ -227,8 +231,11 @@ def env_overrides(environ: Mapping[str, str]) -> dict[str, str]:
 
 def prefixed_overrides(environ: Mapping[str, str], prefix: str) -> dict[str, str]:
     """``<prefix>SECTION__KEY`` → ``section.key``."""
-    return {name[len(prefix):].lower().replace("__", "."): value
-            for name, value in environ.items() if name.startswith(prefix)}
+    return {
+        name[len(prefix) :].lower().replace("__", "."): value
+        for name, value in environ.items()
+        if name.startswith(prefix)
+    }
 
 
 def parse_set_flags(flags: list[str]) -> dict[str, str]:
@@ -256,7 +263,7 @@ def _set_dotted(tree: dict, dotted: str, value: str) -> None:
         if not isinstance(node, dict):
             raise ConfigError(f"override {dotted!r}: {'.'.join(parts[: depth + 1])} is not a section")
         if part in _PROPERTY_MAPS and depth == 1:
-            node[".".join(parts[depth + 1:])] = value
+            node[".".join(parts[depth + 1 :])] = value
             return
     node[parts[-1]] = yaml.safe_load(value) if isinstance(value, str) else value
 
@@ -298,10 +305,14 @@ class Section:
     def number(self, key: str, low: float, high: float = float("inf"), low_ok: bool = False) -> float:
         """A number in (low, high), or [low, high) with ``low_ok``; booleans are not numbers."""
         value = self._get(key)
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not (
-                (low <= value if low_ok else low < value) and value < high):
-            raise ConfigError(f"{self._key(key)}: expected a number in {'[' if low_ok else '('}{low}, {high}), "
-                              f"got {value!r}")
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, (int, float))
+            or not ((low <= value if low_ok else low < value) and value < high)
+        ):
+            raise ConfigError(
+                f"{self._key(key)}: expected a number in {'[' if low_ok else '('}{low}, {high}), got {value!r}"
+            )
         return float(value)
 
     def choice(self, key: str, options: tuple[str, ...]) -> str:
@@ -388,22 +399,31 @@ def _monitoring(section: Section) -> MonitoringConfig:
         raise ConfigError(f"{section._key('enabled')}: expected true or false, got {enabled!r}")
     sessions, minutes = (section._get(k, optional=True) for k in ("window_sessions", "window_minutes"))
     if sessions is None and minutes is None:
-        raise ConfigError(f"{section._key('window_sessions')} and {section._key('window_minutes')}: "
-                          "set at least one (a window closes at whichever comes first)")
+        raise ConfigError(
+            f"{section._key('window_sessions')} and {section._key('window_minutes')}: "
+            "set at least one (a window closes at whichever comes first)"
+        )
     sessions = None if sessions is None else section.integer("window_sessions", 1)
     period_ms = None if minutes is None else round(section.number("window_minutes", 0) * 60_000)
     psi_warn, psi_alert = section.number("psi_warn", 0), section.number("psi_alert", 0)
     if psi_warn > psi_alert:
-        raise ConfigError(f"{section._key('psi_warn')} ({psi_warn}) must not exceed "
-                          f"{section._key('psi_alert')} ({psi_alert})")
+        raise ConfigError(
+            f"{section._key('psi_warn')} ({psi_warn}) must not exceed {section._key('psi_alert')} ({psi_alert})"
+        )
     thresholds = Thresholds(
-        psi_warn=psi_warn, psi_alert=psi_alert,
-        alpha=section.number("alpha", 0, 1), decisive_p=section.number("decisive_p", 0, 1),
+        psi_warn=psi_warn,
+        psi_alert=psi_alert,
+        alpha=section.number("alpha", 0, 1),
+        decisive_p=section.number("decisive_p", 0, 1),
         min_effect_psi=section.number("min_effect_psi", 0, low_ok=True),
-        min_sessions=section.integer("min_sessions", 1), min_expected=section.number("min_expected", 0))
+        min_sessions=section.integer("min_sessions", 1),
+        min_expected=section.number("min_expected", 0),
+    )
     if sessions is not None and sessions < thresholds.min_sessions:
-        raise ConfigError(f"{section._key('window_sessions')} ({sessions}) must be at least "
-                          f"{section._key('min_sessions')} ({thresholds.min_sessions})")
+        raise ConfigError(
+            f"{section._key('window_sessions')} ({sessions}) must be at least "
+            f"{section._key('min_sessions')} ({thresholds.min_sessions})"
+        )
     sample = section.number("sample", 0, 1.0 + 1e-12)
     profile = section.path("profile") if section._get("profile", optional=True) is not None else None
     return MonitoringConfig(enabled, profile, WindowSpec(sessions, period_ms, sample), thresholds)
@@ -421,11 +441,15 @@ def _security(section: "Section", environ: Mapping[str, str]) -> KafkaSecurity:
     username, password_env = section.text("username"), section.text("password_env")
     password = environ.get(password_env, "")
     if not password:
-        raise ConfigError(f"{section._key('protocol')} is {protocol}: set the password in the environment "
-                          f"variable {password_env} ({section._key('password_env')})")
+        raise ConfigError(
+            f"{section._key('protocol')} is {protocol}: set the password in the environment "
+            f"variable {password_env} ({section._key('password_env')})"
+        )
     if '"' in password or "\\" in password or '"' in username:
-        raise ConfigError(f"the Kafka username or the password in {password_env} has a quote or backslash, "
-                          "which a JAAS config cannot carry")
+        raise ConfigError(
+            f"the Kafka username or the password in {password_env} has a quote or backslash, "
+            "which a JAAS config cannot carry"
+        )
     return KafkaSecurity(protocol, mechanism, username, password, ca_file, password_env)
 
 
@@ -436,8 +460,11 @@ def _jars(path: Path, key: str) -> tuple[Path, ...]:
 
     jars = tuple(sorted(path.glob("*.jar"))) if path.is_dir() else (path,) if path.is_file() else ()
     if not jars:
-        raise ConfigError(f"{key}: no Kafka connector jar at {path}: run `make jars` (Maven resolves "
-                          "jvm/flink-connector/pom.xml), or point it at your flink-sql-connector-kafka jar")
+        raise ConfigError(
+            f"{key}: no Kafka connector jar at {path}: run `make jars` (Maven resolves "
+            "jvm/flink-connector/pom.xml), or point it at your flink-sql-connector-kafka jar"
+        )
+
     def relocated(jar: Path) -> bool:
         try:
             return SHADED_MARKER in zipfile.ZipFile(jar).namelist()
@@ -445,8 +472,10 @@ def _jars(path: Path, key: str) -> tuple[Path, ...]:
             return False
 
     if not any(relocated(jar) for jar in jars):
-        raise ConfigError(f"{key}: {path} has no kafka-clients under {KAFKA_SHADED}: use Apache's "
-                          "flink-sql-connector-kafka (PyFlink's Kafka wrapper calls those relocated classes)")
+        raise ConfigError(
+            f"{key}: {path} has no kafka-clients under {KAFKA_SHADED}: use Apache's "
+            "flink-sql-connector-kafka (PyFlink's Kafka wrapper calls those relocated classes)"
+        )
     return jars
 
 
@@ -488,9 +517,7 @@ def read_token(cfg: Config, environ: Mapping[str, str] | None = None) -> str:
             raise ConfigError(f"{cfg.token_file_env} points to a missing file: {token_path}")
         token = token_path.read_text().strip()
     if not token:
-        raise ConfigError(
-            f"no experiment token: set {cfg.token_env} or {cfg.token_file_env} (a file holding it)"
-        )
+        raise ConfigError(f"no experiment token: set {cfg.token_env} or {cfg.token_file_env} (a file holding it)")
     if any(c.isspace() for c in token) or '"' in token or "\\" in token:
         raise ConfigError(f"the experiment token (from {cfg.token_env}/{cfg.token_file_env}) has whitespace or quotes")
     return token

@@ -15,6 +15,7 @@ Wire format: one JSON object per Kafka record, keyed by model name, for example
 
 ``retire`` needs only schema, id, issued_at_ms, action, name and version.
 """
+
 from __future__ import annotations
 
 import json
@@ -83,8 +84,14 @@ def retire(message_id: str, issued_at_ms: int, name: str, version: str) -> Contr
 
 
 def encode(message: ControlMessage) -> bytes:
-    body = {"schema": SCHEMA, "id": message.message_id, "issued_at_ms": message.issued_at_ms,
-            "action": message.action, "name": message.name, "version": message.version}
+    body = {
+        "schema": SCHEMA,
+        "id": message.message_id,
+        "issued_at_ms": message.issued_at_ms,
+        "action": message.action,
+        "name": message.name,
+        "version": message.version,
+    }
     if message.model is not None:
         body.update({k: v for k, v in asdict(message.model).items() if k not in ("name", "version")})
     if message.share is not None:
@@ -112,8 +119,9 @@ def parse(payload: bytes) -> ControlMessage:
     entry = share = None
     if action in (ACTIVATE, SHADOW):
         threshold = body.get("threshold")
-        entry = ModelEntry(name, version, _text(body, "location"), _text(body, "sha256"),
-                           threshold, _text(body, "output_field"))
+        entry = ModelEntry(
+            name, version, _text(body, "location"), _text(body, "sha256"), threshold, _text(body, "output_field")
+        )
     if action == ACTIVATE:
         share = body.get("share")
     return _checked(ControlMessage(_text(body, "id"), issued, action, name, version, entry, share))

@@ -1,4 +1,5 @@
 """Probability → show (1) / don't show (0)."""
+
 from __future__ import annotations
 
 from typing import Optional

@@ -4,6 +4,7 @@
 The inputs must carry event time: the Kafka record timestamps, with watermarks, from the
 sources (job/pipeline.py ``source_watermarks``); ``ctx.timestamp()`` is that timestamp.
 """
+
 from __future__ import annotations
 
 from pyflink.common import Time, Types
@@ -50,8 +51,9 @@ class SessionJoin(KeyedCoProcessFunction):
     def _arrive(self, half, ctx):
         self.received += 1
         timers = ctx.timer_service()
-        yield from self._apply(self.rules.on_arrival(self.session.value(), half, self._clock(ctx.timestamp(), timers)),
-                               timers)
+        yield from self._apply(
+            self.rules.on_arrival(self.session.value(), half, self._clock(ctx.timestamp(), timers)), timers
+        )
 
     def on_timer(self, timestamp, ctx):
         state, key, timers = self.session.value(), ctx.get_current_key(), ctx.timer_service()

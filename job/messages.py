@@ -4,6 +4,7 @@ Sources decode Kafka values as ISO-8859-1, which maps every byte to one characte
 back, so the parser sees the exact bytes that were produced (invalid UTF-8 included)
 instead of text that Java already "repaired" with replacement characters.
 """
+
 from __future__ import annotations
 
 import base64
@@ -33,8 +34,15 @@ def prediction(uuid: int, value: int, token: str) -> str:
 def shadow_score(uuid: int, model: str, probability: float, value: int, serving_model: str) -> str:
     """A shadow model's verdict on a session it did not decide, for offline comparison;
     probability null when the model gave none (value is then the safe default)."""
-    return json.dumps({"uuid": uuid, "model": model, "probability": None if probability != probability else probability,
-                       "value": value, "serving_model": serving_model})
+    return json.dumps(
+        {
+            "uuid": uuid,
+            "model": model,
+            "probability": None if probability != probability else probability,
+            "value": value,
+            "serving_model": serving_model,
+        }
+    )
 
 
 def dead_letter(source_topic: str, payload: bytes, rejection: Rejection, keep_bytes: int, now_ms: int) -> str:

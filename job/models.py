@@ -10,6 +10,7 @@ it into ``models.store`` under its checksum, publishes the control message and w
 the job's answer on the status topic. Exit codes: 0 accepted, 1 rejected by the job, 2
 refused here, 3 no answer in time (is the job running?).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -23,7 +24,9 @@ from typing import Optional
 
 from job import control, preflight
 from job.config import Config, ConfigError, load_config, parse_set_flags
-from job.model import ModelError, check_model, load_spec
+from job.model import load_spec
+from job.parity import check_model
+from job.pmml import ModelError
 
 ANSWER, REFUSED, NO_ANSWER = 1, 2, 3
 
@@ -59,20 +62,24 @@ def publish(cfg: Config, message: control.ControlMessage, wait: float) -> int:
     """Produce ``message`` (keyed by model name) and print the job's answer."""
     from confluent_kafka import Producer
 
-    from job.local.traffic import TopicReader
+    from job.topic_reader import TopicReader
 
     topics = cfg.kafka.topics
-    status = TopicReader(cfg.kafka.bootstrap_servers, topics.model_status, from_end=True,
-                         extra=cfg.kafka.security.librdkafka())
+    status = TopicReader(
+        cfg.kafka.bootstrap_servers, topics.model_status, from_end=True, extra=cfg.kafka.security.librdkafka()
+    )
     try:
         producer = Producer(cfg.kafka.client())
         producer.produce(topics.model_control, key=message.name.encode(), value=control.encode(message))
         if producer.flush(10):
-            print(f"error: could not publish to {topics.model_control} at {cfg.kafka.bootstrap_servers}",
-                  file=sys.stderr)
+            print(
+                f"error: could not publish to {topics.model_control} at {cfg.kafka.bootstrap_servers}", file=sys.stderr
+            )
             return REFUSED
-        print(f"published {message.action} {message.model_id}"
-              f"{f' share {message.share:g}' if message.share is not None else ''} (message {message.message_id})")
+        print(
+            f"published {message.action} {message.model_id}"
+            f"{f' share {message.share:g}' if message.share is not None else ''} (message {message.message_id})"
+        )
         if wait <= 0:
             return 0
         answer = _answer(status, message.message_id, wait)
@@ -88,6 +95,7 @@ def publish(cfg: Config, message: control.ControlMessage, wait: float) -> int:
 
 def _answer(status, message_id: str, wait: float) -> Optional[dict]:
     """The first status event about ``message_id`` (every parallel instance answers alike)."""
+
     def about(pairs: list) -> list[dict]:
         return [e for e in (json.loads(m.value()) for _, m in pairs) if e.get("message_id") == message_id]
 
@@ -99,15 +107,17 @@ def print_registry(registry: Optional[dict]) -> None:
     if not registry:
         return
     for row in registry["serving"]:
-        print(f"  serving  {row['share']:>7.2%}  {row['model']}  threshold {row['threshold']:.4f}  "
-              f"sha256 {row['sha256'][:12]}")
+        print(
+            f"  serving  {row['share']:>7.2%}  {row['model']}  threshold {row['threshold']:.4f}  "
+            f"sha256 {row['sha256'][:12]}"
+        )
     for row in registry["shadow"]:
         print(f"  shadow            {row['model']}  threshold {row['threshold']:.4f}  sha256 {row['sha256'][:12]}")
 
 
 def list_models(cfg: Config, idle: float) -> int:
     """What the control topic holds, and the registry as the job last reported it."""
-    from job.local.traffic import TopicReader
+    from job.topic_reader import TopicReader
 
     topics = cfg.kafka.topics
     for topic in (topics.model_control, topics.model_status):
@@ -150,8 +160,13 @@ def _when(at_ms: int) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
-                        help="override a setting of conf/job.yaml, as for job.main (repeatable)")
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="SECTION.KEY=VALUE",
+        help="override a setting of conf/job.yaml, as for job.main (repeatable)",
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     push = sub.add_parser("push", help="check a PMML, store it and publish it to the running job")
     push.add_argument("pmml")

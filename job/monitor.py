@@ -14,6 +14,7 @@ The open windows live in memory, not in Flink state: a window is a statistic, no
 decision, and keeping 113 histograms in state would cost a state round trip per sample.
 After a restore the interrupted window starts again from the next sample.
 """
+
 from __future__ import annotations
 
 import json
@@ -63,8 +64,9 @@ class MonitorModels(KeyedProcessFunction):
     def open(self, runtime_context: RuntimeContext):
         self.monitors = Monitors(self.reference, self.spec, self.thresholds, self.reference_model)
         group = runtime_context.get_metrics_group().add_group("monitoring")
-        self.psi = {name: Level(group.counter(f"psi_milli_{name}"), UNJUDGED)
-                    for name in (*self.reference.fields, SCORE)}
+        self.psi = {
+            name: Level(group.counter(f"psi_milli_{name}"), UNJUDGED) for name in (*self.reference.fields, SCORE)
+        }
         self.status = Level(group.counter("status"), UNJUDGED)
         self.closed = group.counter("windows")
         self.alerting = group.counter("windows_alerting")

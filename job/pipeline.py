@@ -3,6 +3,7 @@
 ``build_decisions`` is the whole logic on plain string streams (tests feed it with
 ``from_collection``); ``attach_kafka`` puts Kafka sources and sinks around it.
 """
+
 from __future__ import annotations
 
 import os
@@ -20,15 +21,14 @@ from pyflink.table import StreamTableEnvironment
 
 from job import messages
 from job.config import Config, WatermarkConfig, worker_pythonpath
-from job.join import SessionJoin
 from job.control import model_id
+from job.join import SessionJoin
 from job.model import ModelSpec
 from job.monitor import MonitorModels
 from job.monitoring.profile import Profile
 from job.records import Rejection, parse_demographic, parse_historic
 from job.serving import ServeModels, decision_row_type, registry_descriptor
 from job.sessions import Rules
-
 
 CONTROL_FETCH_WAIT_MS = 500  # a model push reaches the job within half a second
 
@@ -71,10 +71,14 @@ def parse_both(demographic: DataStream, historic: DataStream, cfg: Config) -> tu
     topics = cfg.kafka.topics
 
     def parsed(stream: DataStream, topic: str, parse) -> DataStream:
-        return stream.process(
-            ParseMessages(topic, parse, cfg.max_message_bytes, dead_letters),
-            output_type=Types.PICKLED_BYTE_ARRAY(),
-        ).name(f"parse {topic}").uid(f"parse-{topic}")
+        return (
+            stream.process(
+                ParseMessages(topic, parse, cfg.max_message_bytes, dead_letters),
+                output_type=Types.PICKLED_BYTE_ARRAY(),
+            )
+            .name(f"parse {topic}")
+            .uid(f"parse-{topic}")
+        )
 
     demo = parsed(demographic, topics.demographic, parse_demographic)
     hist = parsed(historic, topics.historic, parse_historic)
@@ -100,7 +104,12 @@ HEADERS = {messages.MODEL_NAME_HEADER: "model_name", messages.MODEL_VERSION_HEAD
 
 
 def build_decisions(
-    demographic: DataStream, historic: DataStream, control: DataStream, cfg: Config, spec: ModelSpec, token: str,
+    demographic: DataStream,
+    historic: DataStream,
+    control: DataStream,
+    cfg: Config,
+    spec: ModelSpec,
+    token: str,
     reference: Optional[Profile] = None,
 ) -> Outputs:
     """Wire-text streams (the two halves and model control messages) → what the job writes.
@@ -109,16 +118,28 @@ def build_decisions(
     joined = (
         demo.key_by(lambda r: r.uuid, key_type=Types.LONG())
         .connect(hist.key_by(lambda r: r.uuid, key_type=Types.LONG()))
-        .process(SessionJoin(Rules(cfg.join.timeout_ms, cfg.join.valve_ms), cfg.join.state_ttl_ms),
-                 output_type=Types.PICKLED_BYTE_ARRAY())
+        .process(
+            SessionJoin(Rules(cfg.join.timeout_ms, cfg.join.valve_ms), cfg.join.state_ttl_ms),
+            output_type=Types.PICKLED_BYTE_ARRAY(),
+        )
         .name("join sessions")
         .uid("join-sessions")
     )
     status, shadow = OutputTag("model-status", keyed_row_type()), OutputTag("shadow-scores", keyed_row_type())
     monitored = cfg.monitoring.enabled and reference is not None
     samples = OutputTag("monitoring-samples", Types.PICKLED_BYTE_ARRAY()) if monitored else None
-    serve = ServeModels(spec, cfg.model.pmml, token, cfg.join.on_timeout, cfg.model.safe_default,
-                        cfg.models.routing_salt, status, shadow, samples, cfg.monitoring.window.sample)
+    serve = ServeModels(
+        spec,
+        cfg.model.pmml,
+        token,
+        cfg.join.on_timeout,
+        cfg.model.safe_default,
+        cfg.models.routing_salt,
+        status,
+        shadow,
+        samples,
+        cfg.monitoring.window.sample,
+    )
     predictions = (
         joined.connect(control.broadcast(registry_descriptor()))
         .process(serve, output_type=decision_row_type())
@@ -131,13 +152,16 @@ def build_decisions(
         windows = (
             predictions.get_side_output(samples)
             .key_by(lambda sample: sample.model, key_type=Types.STRING())
-            .process(MonitorModels(reference, cfg.monitoring.window, cfg.monitoring.thresholds, scored_by),
-                     output_type=keyed_row_type())
+            .process(
+                MonitorModels(reference, cfg.monitoring.window, cfg.monitoring.thresholds, scored_by),
+                output_type=keyed_row_type(),
+            )
             .name("monitor models")
             .uid("monitor-models")
         )
-    return Outputs(predictions, rejected, predictions.get_side_output(status), predictions.get_side_output(shadow),
-                   windows)
+    return Outputs(
+        predictions, rejected, predictions.get_side_output(status), predictions.get_side_output(shadow), windows
+    )
 
 
 ALIGNMENT_GROUP = "session-halves"
@@ -148,8 +172,9 @@ def event_time(marks: WatermarkConfig) -> WatermarkStrategy:
     partition without records does not hold the join's watermark back. Without a timestamp
     assigner the records' own timestamps are event time (a KafkaSource's: the Kafka record
     timestamps, when the enrichment pipelines wrote them)."""
-    return (WatermarkStrategy.for_bounded_out_of_orderness(Duration.of_millis(marks.out_of_orderness_ms))
-            .with_idleness(Duration.of_millis(marks.idleness_ms)))
+    return WatermarkStrategy.for_bounded_out_of_orderness(Duration.of_millis(marks.out_of_orderness_ms)).with_idleness(
+        Duration.of_millis(marks.idleness_ms)
+    )
 
 
 def source_watermarks(cfg: Config, topic: str) -> WatermarkStrategy:
@@ -161,7 +186,8 @@ def source_watermarks(cfg: Config, topic: str) -> WatermarkStrategy:
         return WatermarkStrategy.no_watermarks()
     marks = cfg.join.watermarks
     return event_time(marks).with_watermark_alignment(
-        ALIGNMENT_GROUP, Duration.of_millis(marks.max_drift_ms), Duration.of_millis(marks.alignment_update_ms))
+        ALIGNMENT_GROUP, Duration.of_millis(marks.max_drift_ms), Duration.of_millis(marks.alignment_update_ms)
+    )
 
 
 def make_environment(cfg: Config) -> StreamExecutionEnvironment:
@@ -197,8 +223,11 @@ def kafka_source(cfg: Config, topic: str) -> KafkaSource:
         .set_bootstrap_servers(cfg.kafka.bootstrap_servers)
         .set_topics(topic)
         .set_group_id(f"{cfg.kafka.group_id}-models" if control else cfg.kafka.group_id)
-        .set_starting_offsets(KafkaOffsetsInitializer.earliest() if control else
-                              KafkaOffsetsInitializer.committed_offsets(KafkaOffsetResetStrategy.EARLIEST))
+        .set_starting_offsets(
+            KafkaOffsetsInitializer.earliest()
+            if control
+            else KafkaOffsetsInitializer.committed_offsets(KafkaOffsetResetStrategy.EARLIEST)
+        )
         .set_value_only_deserializer(SimpleStringSchema(messages.WIRE_CHARSET))
         .set_property("commit.offsets.on.checkpoint", "true")
     )
@@ -256,9 +285,7 @@ def attach_kafka(env: StreamExecutionEnvironment, cfg: Config, build: Build) -> 
     topics = cfg.kafka.topics
 
     def source(topic: str) -> DataStream:
-        return env.from_source(kafka_source(cfg, topic), source_watermarks(cfg, topic), topic).uid(
-            f"source-{topic}"
-        )
+        return env.from_source(kafka_source(cfg, topic), source_watermarks(cfg, topic), topic).uid(f"source-{topic}")
 
     outputs = build(source(topics.demographic), source(topics.historic), source(topics.model_control))
     t_env = StreamTableEnvironment.create(env)

@@ -4,6 +4,7 @@ Asked once by the submitting client before the job is built: a wrong password or
 missing topic then fails the submission with one sentence, instead of a job that
 restarts on a TaskManager, reconnecting again and again, with the cause deep in its log.
 """
+
 from __future__ import annotations
 
 import time
@@ -14,11 +15,17 @@ from job.config import KafkaConfig
 # librdkafka error names → what to tell the user. Authentication first: librdkafka also
 # reports the broken connection that follows a refused login.
 CAUSES = (
-    ("_AUTHENTICATION", "the broker refused the credentials (SASL authentication failed): check "
-                        "kafka.security.username and the password in {password_env}"),
+    (
+        "_AUTHENTICATION",
+        "the broker refused the credentials (SASL authentication failed): check "
+        "kafka.security.username and the password in {password_env}",
+    ),
     ("_SSL", "the TLS handshake failed: check kafka.security.ca_file and that the broker speaks TLS there"),
-    ("_TRANSPORT", "no Kafka broker answers there (connection refused or closed): is it running, and is "
-                   "kafka.security.protocol ({protocol}) what its listener expects?"),
+    (
+        "_TRANSPORT",
+        "no Kafka broker answers there (connection refused or closed): is it running, and is "
+        "kafka.security.protocol ({protocol}) what its listener expects?",
+    ),
     ("_ALL_BROKERS_DOWN", "no Kafka broker answers there: is it running (make broker-up)?"),
 )
 
@@ -31,8 +38,16 @@ def kafka_problem(kafka: KafkaConfig, topics: Iterable[str], timeout: float = 10
 
     errors: list = []
     # A few reconnects at most while we wait: a refused password must not become a storm.
-    admin = AdminClient(kafka.client(**{"error_cb": errors.append, "reconnect.backoff.ms": 1000,
-                                        "reconnect.backoff.max.ms": 5000, "log_level": 0}))
+    admin = AdminClient(
+        kafka.client(
+            **{
+                "error_cb": errors.append,
+                "reconnect.backoff.ms": 1000,
+                "reconnect.backoff.max.ms": 5000,
+                "log_level": 0,
+            }
+        )
+    )
     metadata, deadline = None, time.monotonic() + timeout
     while metadata is None and time.monotonic() < deadline and not _fatal(errors):
         try:
@@ -44,8 +59,10 @@ def kafka_problem(kafka: KafkaConfig, topics: Iterable[str], timeout: float = 10
         return f"Kafka at {kafka.bootstrap_servers}: {_cause(errors, kafka)}"
     missing = [topic for topic in topics if topic not in metadata.topics]
     if missing:
-        return (f"Kafka at {kafka.bootstrap_servers} has no topic {', '.join(missing)}: create it "
-                "(`make broker-up` creates the job's topics on the local broker) or set kafka.topics.*")
+        return (
+            f"Kafka at {kafka.bootstrap_servers} has no topic {', '.join(missing)}: create it "
+            "(`make broker-up` creates the job's topics on the local broker) or set kafka.topics.*"
+        )
     return None
 
 

@@ -3,13 +3,14 @@
 The A/B platform's specification shows messages in Python-literal style
 (``{'uuid': 404180, 'age': 41}``) and the enrichment pipelines send strict JSON, so both
 are accepted. Objects are parsed into (key, value) pairs rather than dicts, because a
-``products`` map may repeat a key and the duplicate rule (job/schema.py) needs every
+``products`` map may repeat a key and the duplicate rule (contract/schema.py) needs every
 occurrence; a dict would silently keep the last one.
 
 That general parser costs hundreds of µs for a specification-shaped history (109 keys,
 ~1.3 KB), so the common shapes are read at C speed first (job/shapes.py); whatever they
 do not fully recognise goes to the general parser, which alone decides rejections.
 """
+
 from __future__ import annotations
 
 import ast
@@ -18,8 +19,8 @@ import math
 from dataclasses import dataclass
 from typing import Any, Mapping, Optional, Union
 
+from contract.schema import AGE_MAX, AGE_MIN, merge_product_flags, product_flags, product_mask
 from job import shapes
-from job.schema import AGE_MAX, AGE_MIN, merge_product_flags, product_flags, product_mask
 
 UUID_MAX = 2**63 - 1
 # Valid messages nest two levels (message → products). Deeper input is rejected before
@@ -28,8 +29,19 @@ UUID_MAX = 2**63 - 1
 MAX_DEPTH = 8
 # Every reason a Rejection can carry (README, "Data contract"); alerts and dead-letter
 # consumers key on them, so they only ever grow.
-REASONS = ("too_large", "not_utf8", "empty", "too_deep", "malformed", "not_an_object", "missing_field",
-           "wrong_type", "out_of_range", "conflicting_duplicate", "parser_error")
+REASONS = (
+    "too_large",
+    "not_utf8",
+    "empty",
+    "too_deep",
+    "malformed",
+    "not_an_object",
+    "missing_field",
+    "wrong_type",
+    "out_of_range",
+    "conflicting_duplicate",
+    "parser_error",
+)
 
 
 @dataclass(frozen=True)
@@ -46,7 +58,7 @@ class Demographic:
 @dataclass(frozen=True)
 class Historic:
     uuid: int
-    products: int  # merged flags as bits (job.schema.PRODUCT_BITS): small to pickle between operators
+    products: int  # merged flags as bits (contract.schema.PRODUCT_BITS): small to pickle between operators
 
     @classmethod
     def of(cls, uuid: int, flags: Mapping[str, int]) -> "Historic":
@@ -271,4 +283,3 @@ def _kind(value: Any) -> str:
     if value is None:
         return "null"
     return f"a {type(value).__name__}"
-

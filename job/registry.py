@@ -17,6 +17,7 @@ Rules (README, "Model lifecycle"):
 Every refusal raises RegistryError and leaves the registry as it was. The registry is
 what the job checkpoints (as JSON): ids, locations, checksums, shares, never models.
 """
+
 from __future__ import annotations
 
 import json
@@ -49,24 +50,39 @@ class Registry:
 
     def summary(self) -> dict:
         """What the status topic reports and ``make model-list`` prints."""
+
         def describe(model_id: str) -> dict:
             entry = self.known[model_id]
-            return {"model": model_id, "sha256": entry.sha256, "location": entry.location,
-                    "threshold": entry.threshold}
-        return {"serving": [{**describe(i), "share": s} for i, s in self.serving],
-                "shadow": [describe(i) for i in self.shadow], "applied": self.applied}
+            return {"model": model_id, "sha256": entry.sha256, "location": entry.location, "threshold": entry.threshold}
+
+        return {
+            "serving": [{**describe(i), "share": s} for i, s in self.serving],
+            "shadow": [describe(i) for i in self.shadow],
+            "applied": self.applied,
+        }
 
     def to_json(self) -> str:
-        return json.dumps({"known": {i: asdict(e) for i, e in self.known.items()},
-                           "serving": [list(p) for p in self.serving], "shadow": list(self.shadow),
-                           "applied": self.applied, "last_message_id": self.last_message_id}, sort_keys=True)
+        return json.dumps(
+            {
+                "known": {i: asdict(e) for i, e in self.known.items()},
+                "serving": [list(p) for p in self.serving],
+                "shadow": list(self.shadow),
+                "applied": self.applied,
+                "last_message_id": self.last_message_id,
+            },
+            sort_keys=True,
+        )
 
     @staticmethod
     def from_json(text: str) -> "Registry":
         raw = json.loads(text)
-        return Registry({i: ModelEntry(**e) for i, e in raw["known"].items()},
-                        tuple((i, float(s)) for i, s in raw["serving"]), tuple(raw["shadow"]),
-                        raw["applied"], raw["last_message_id"])
+        return Registry(
+            {i: ModelEntry(**e) for i, e in raw["known"].items()},
+            tuple((i, float(s)) for i, s in raw["serving"]),
+            tuple(raw["shadow"]),
+            raw["applied"],
+            raw["last_message_id"],
+        )
 
 
 def initial(default: ModelEntry) -> Registry:
@@ -108,8 +124,10 @@ def _check_immutable(registry: Registry, entry: ModelEntry) -> None:
         return
     for key in ("sha256", "location", "threshold", "output_field"):
         if getattr(before, key) != getattr(entry, key):
-            raise RegistryError(f"{entry.id} already exists with another {key} ({getattr(before, key)!r}); "
-                                "model versions are immutable: publish a new version")
+            raise RegistryError(
+                f"{entry.id} already exists with another {key} ({getattr(before, key)!r}); "
+                "model versions are immutable: publish a new version"
+            )
 
 
 def _scaled(pairs: list[tuple[str, float]], total: float) -> list[tuple[str, float]]:

@@ -4,6 +4,7 @@ The same function assigns the A/B experiment's arms (experiment/assignment.py), 
 customer's bucket is one number anyone can recompute from the uuid and the salt. A
 customer keeps their model for as long as the serving set and shares stay the same.
 """
+
 from __future__ import annotations
 
 import hashlib

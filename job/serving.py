@@ -13,6 +13,7 @@ atomic for this instance: every session is decided either entirely before it, by
 old version, or after it, by the new one. A version that fails is reported on the
 status topic and the registry stays as it was.
 """
+
 from __future__ import annotations
 
 import json
@@ -30,9 +31,12 @@ from pyflink.datastream.state import MapStateDescriptor
 from job import control, messages, registry
 from job.control import ModelEntry
 from job.decision import decide
-from job.model import ModelError, ModelSpec, Scorer, open_scorer, read_pmml
+from job.engines import open_scorer
+from job.model import ModelSpec
 from job.monitoring.profile import Sample
+from job.pmml import ModelError, read_pmml
 from job.routing import route
+from job.scorer import Scorer
 from job.sessions import JoinedSession
 
 REGISTRY_KEY = "registry"
@@ -72,8 +76,9 @@ class ModelCache:
             text = self.default.pmml_text
         else:
             text, _ = read_pmml(Path(entry.location), entry.sha256)
-        return ModelSpec(entry.name, entry.version, text, entry.sha256, entry.output_field, entry.threshold,
-                         self.engine)
+        return ModelSpec(
+            entry.name, entry.version, text, entry.sha256, entry.output_field, entry.threshold, self.engine
+        )
 
     def keep(self, entries: list[ModelEntry]) -> None:
         """Close the scorers no entry needs any more (retired or replaced versions)."""
@@ -85,12 +90,21 @@ class ModelCache:
         self.keep([])
 
 
-def monitoring_sample(model_id: str, timestamp_ms: Optional[int], session: JoinedSession, probability: float,
-                      value: int) -> Sample:
+def monitoring_sample(
+    model_id: str, timestamp_ms: Optional[int], session: JoinedSession, probability: float, value: int
+) -> Sample:
     """What monitoring needs of a decided session, compactly: the history stays its bit mask."""
     d, h = session.demographic, session.historic
-    return Sample(model_id, timestamp_ms or 0, d.age if d else None, d.man if d else None, d.woman if d else None,
-                  h.products if h else None, probability, value)
+    return Sample(
+        model_id,
+        timestamp_ms or 0,
+        d.age if d else None,
+        d.man if d else None,
+        d.woman if d else None,
+        h.products if h else None,
+        probability,
+        value,
+    )
 
 
 class ServeModels(BroadcastProcessFunction):
@@ -100,9 +114,19 @@ class ServeModels(BroadcastProcessFunction):
     shadow scores, both (k, v) rows.
     """
 
-    def __init__(self, default: ModelSpec, default_location: Path, token: str, on_timeout: str, safe_default: int,
-                 salt: str, status: OutputTag, shadow_scores: OutputTag, monitoring: Optional[OutputTag] = None,
-                 sample: float = 1.0):
+    def __init__(
+        self,
+        default: ModelSpec,
+        default_location: Path,
+        token: str,
+        on_timeout: str,
+        safe_default: int,
+        salt: str,
+        status: OutputTag,
+        shadow_scores: OutputTag,
+        monitoring: Optional[OutputTag] = None,
+        sample: float = 1.0,
+    ):
         self.default, self.default_location = default, default_location
         self.token, self.on_timeout, self.safe_default, self.salt = token, on_timeout, safe_default, salt
         self.status, self.shadow_scores = status, shadow_scores
@@ -141,9 +165,19 @@ class ServeModels(BroadcastProcessFunction):
         for shadow in self.shadows:
             probability = self._probability(shadow, row) if row is not None else math.nan
             self.shadowed.inc()
-            yield self.shadow_scores, Row(key, messages.shadow_score(
-                session.uuid, shadow.id, probability, decide(probability, shadow.threshold, self.safe_default),
-                serving.id))
+            yield (
+                self.shadow_scores,
+                Row(
+                    key,
+                    messages.shadow_score(
+                        session.uuid,
+                        shadow.id,
+                        probability,
+                        decide(probability, shadow.threshold, self.safe_default),
+                        serving.id,
+                    ),
+                ),
+            )
 
     def process_broadcast_element(self, value: str, ctx):
         state = ctx.get_broadcast_state(registry_descriptor())
@@ -158,8 +192,10 @@ class ServeModels(BroadcastProcessFunction):
         except Exception as err:  # anything, even an engine bug on an odd PMML: reject, never crash-loop on the log
             expected = isinstance(err, (control.ControlError, registry.RegistryError, ModelError))
             self.rejected.inc()
-            yield self.status, self._event("rejected", message, now,
-                                           reason=str(err) if expected else f"{type(err).__name__}: {err}")
+            yield (
+                self.status,
+                self._event("rejected", message, now, reason=str(err) if expected else f"{type(err).__name__}: {err}"),
+            )
             return
         state.put(REGISTRY_KEY, candidate.to_json())
         self.registry = candidate
@@ -170,8 +206,11 @@ class ServeModels(BroadcastProcessFunction):
     def _restore(self, state):
         """The registry from broadcast state (after a restore), else the configured model."""
         saved = state.get(REGISTRY_KEY)
-        loaded = registry.Registry.from_json(saved) if saved else registry.initial(
-            entry_of(self.default, self.default_location))
+        loaded = (
+            registry.Registry.from_json(saved)
+            if saved
+            else registry.initial(entry_of(self.default, self.default_location))
+        )
         self._serve(loaded)  # a version that no longer loads fails the job loudly, it never serves silently
         self.registry = loaded
         yield self.status, self._event("restored" if saved else "started", None, int(time.time() * 1000))
@@ -211,4 +250,9 @@ class _Decider:
 
     def __init__(self, entry: ModelEntry, scorer: Scorer):
         self.id, self.name, self.version, self.threshold, self.scorer = (
-            entry.id, entry.name, entry.version, entry.threshold, scorer)
+            entry.id,
+            entry.name,
+            entry.version,
+            entry.threshold,
+            scorer,
+        )

@@ -28,13 +28,14 @@ up. Rules (README "Join semantics"):
 One state read and at most one write per element, two timers per session: state round
 trips and timers are what limits a PyFlink keyed operator.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from typing import Optional, Union
 
+from contract.schema import feature_row
 from job.records import Demographic, Historic
-from job.schema import feature_row
 
 Half = Union[Demographic, Historic]
 
@@ -46,7 +47,7 @@ TIMED_OUT = "timed_out"  # the other half was not written within the timeout (by
 VALVE = "valve"  # decided by the valve: the watermark stood still for valve_ms
 EVENTS = (STARTED, JOINED, REPLACED, LATE, TIMED_OUT, VALVE)
 
-NO_WATERMARK = -(2 ** 63)  # Flink's watermark before the first one (Long.MIN_VALUE)
+NO_WATERMARK = -(2**63)  # Flink's watermark before the first one (Long.MIN_VALUE)
 
 
 @dataclass(frozen=True)
@@ -70,9 +71,11 @@ class JoinedSession:
     timed_out: bool
 
     def feature_row(self) -> dict[str, Optional[float]]:
-        """The model's input row from whichever halves arrived (job/schema.py)."""
-        return feature_row(self.demographic.features() if self.demographic else None,
-                           self.historic.features() if self.historic else None)
+        """The model's input row from whichever halves arrived (contract/schema.py)."""
+        return feature_row(
+            self.demographic.features() if self.demographic else None,
+            self.historic.features() if self.historic else None,
+        )
 
 
 @dataclass(frozen=True)

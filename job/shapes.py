@@ -16,15 +16,16 @@ Python read the same way, and the general parser accepts with the same values:
 - a history has exactly the keys uuid and products, each once; products keys are model
   features only, written ``'cat7': 1`` with at most one space around the colon and comma.
 
-Repeated product keys are OR-merged (any purchase wins, job/schema.py), as records.py does.
+Repeated product keys are OR-merged (any purchase wins, contract/schema.py), as records.py does.
 """
+
 from __future__ import annotations
 
 import itertools
 import re
 from typing import Optional, Union
 
-from job.schema import PRODUCT_BITS
+from contract.schema import PRODUCT_BITS
 
 _WS = rb"[ \t\n\r]*"
 _UINT = rb"(?:0|[1-9][0-9]{0,18})"  # at most 19 digits: never near Python's int digit limit
@@ -34,15 +35,23 @@ _OPEN_PRODUCTS = _QUOTED[b"products"] + _WS + b":" + _WS + rb"\{"
 # A history in either order, as the text before products' entries and the text from
 # products' closing brace on: regexes for both ends, the ~1.2 KB of entries left to split.
 _ORDERS = (
-    (re.compile(_WS + rb"\{" + _WS + _UUID + _WS + b"," + _WS + _OPEN_PRODUCTS), re.compile(rb"\}" + _WS + rb"\}" + _WS)),
-    (re.compile(_WS + rb"\{" + _WS + _OPEN_PRODUCTS), re.compile(rb"\}" + _WS + b"," + _WS + _UUID + _WS + rb"\}" + _WS)),
+    (
+        re.compile(_WS + rb"\{" + _WS + _UUID + _WS + b"," + _WS + _OPEN_PRODUCTS),
+        re.compile(rb"\}" + _WS + rb"\}" + _WS),
+    ),
+    (
+        re.compile(_WS + rb"\{" + _WS + _OPEN_PRODUCTS),
+        re.compile(rb"\}" + _WS + b"," + _WS + _UUID + _WS + rb"\}" + _WS),
+    ),
 )
 
 # Every spelling of one products entry between two commas → its bit if the flag is 1, else 0.
 _ENTRIES: dict[bytes, int] = {
     b"%s%s%s%s:%s%d%s" % (before, quote, name.encode(), quote, after_colon, flag, after): bit * flag
     for name, bit in PRODUCT_BITS.items()
-    for quote, flag, before, after_colon, after in itertools.product((b'"', b"'"), (0, 1), (b"", b" "), (b"", b" "), (b"", b" "))
+    for quote, flag, before, after_colon, after in itertools.product(
+        (b'"', b"'"), (0, 1), (b"", b" "), (b"", b" "), (b"", b" ")
+    )
 }
 _KNOWN_ENTRIES = frozenset(_ENTRIES)
 _SET_BITS = frozenset(entry for entry, bit in _ENTRIES.items() if bit)
@@ -56,7 +65,7 @@ _DEMOGRAPHIC = re.compile(_WS + rb"\{" + b",".join([_DEMOGRAPHIC_PAIR] * 4) + rb
 def historic(payload: bytes) -> Optional[tuple[int, int]]:
     """(uuid, product bits) of a history in the common shape, else None. The uuid is
     below 10^19; records.py checks its range."""
-    for head_pattern, tail_pattern in _ORDERS:
+    for head_pattern, tail_pattern in _ORDERS:  # noqa: B007  (tail_pattern: after the loop)
         head = head_pattern.match(payload)
         if head is not None:
             break
@@ -68,7 +77,7 @@ def historic(payload: bytes) -> Optional[tuple[int, int]]:
     if tail is None:
         return None
     # A brace, quote or space out of place leaves an entry that is none of the spellings.
-    entries = payload[head.end():close].split(b",")
+    entries = payload[head.end() : close].split(b",")
     if not _KNOWN_ENTRIES.issuperset(entries):
         return None
     (uuid,) = head.groups() + tail.groups()

@@ -31,8 +31,9 @@ and ``dataType="float"``), tree scores are summed in document order starting fro
 and the logit is ``1 / (1 + exp(-y))``. The tree sums match pypmml's bit for bit; the
 probability can still differ by one ulp (7 of 3,000 sample records), where Java's Math.exp
 and C's exp round differently. Parity with pypmml is checked, not assumed
-(``job.model.check_parity``).
+(``job.parity.check_parity``).
 """
+
 from __future__ import annotations
 
 import math
@@ -43,7 +44,7 @@ from typing import Iterable, Mapping, NoReturn, Optional
 
 import numpy as np
 
-from job.model import ModelError, local_name, pmml_root
+from job.pmml import ModelError, local_name, pmml_root
 
 # Largest table of pre-ANDed masks per group of fields (rows = bucket combinations).
 # Bigger groups mean fewer masks per record but more memory; for pmml/model.pmml 81 gives
@@ -153,8 +154,12 @@ def parse(pmml_text: str, output_field: str) -> Ensemble:
     dictionary = _data_fields(_only(root, "DataDictionary", "PMML"))
     top = _only(root, "MiningModel", "PMML")
     where = "MiningModel"
-    _check(top, where, ("functionName", "algorithmName", "modelName", "x-mathContext"),
-           ("MiningSchema", "Segmentation", "ModelVerification"))
+    _check(
+        top,
+        where,
+        ("functionName", "algorithmName", "modelName", "x-mathContext"),
+        ("MiningSchema", "Segmentation", "ModelVerification"),
+    )
     _require(top, "functionName", "classification", where)
     inputs = _mining_schema(_only(top, "MiningSchema", where), where, allowed=None)
     for name in inputs:
@@ -192,7 +197,7 @@ def _input_field(dictionary: Mapping[str, ET.Element], name: str) -> None:
     for value in field:
         _check(value, where, ("value", "property", "displayValue"))
         if value.get("property") != "missing" or value.get("value") != "NaN":
-            _refuse(where, f'<Value value={value.get("value")!r} property={value.get("property")!r}>')
+            _refuse(where, f"<Value value={value.get('value')!r} property={value.get('property')!r}>")
 
 
 def _mining_schema(schema: ET.Element, where: str, allowed: Optional[set[str]]) -> list[str]:
@@ -224,8 +229,12 @@ def _segments(segmentation: ET.Element, where: str, models: tuple[str, ...]) -> 
 
 def _tree_sum(model: ET.Element, inputs: set[str]) -> tuple[tuple[Tree, ...], float, float, str]:
     where = "MiningModel > Segment 1 (tree sum)"
-    _check(model, where, ("functionName", "algorithmName", "modelName", "x-mathContext"),
-           ("MiningSchema", "Output", "Targets", "Segmentation"))
+    _check(
+        model,
+        where,
+        ("functionName", "algorithmName", "modelName", "x-mathContext"),
+        ("MiningSchema", "Output", "Targets", "Segmentation"),
+    )
     _require(model, "functionName", "regression", where)
     _mining_schema(_only(model, "MiningSchema", where), where, inputs)
     output = _only(_only(model, "Output", where), "OutputField", where)
@@ -252,8 +261,20 @@ def _tree_sum(model: ET.Element, inputs: set[str]) -> tuple[tuple[Tree, ...], fl
 
 
 def _tree(model: ET.Element, where: str, inputs: set[str]) -> Tree:
-    _check(model, where, ("functionName", "noTrueChildStrategy", "missingValueStrategy", "splitCharacteristic",
-                          "x-mathContext", "modelName", "algorithmName"), ("MiningSchema", "Node"))
+    _check(
+        model,
+        where,
+        (
+            "functionName",
+            "noTrueChildStrategy",
+            "missingValueStrategy",
+            "splitCharacteristic",
+            "x-mathContext",
+            "modelName",
+            "algorithmName",
+        ),
+        ("MiningSchema", "Node"),
+    )
     _require(model, "functionName", "regression", where)
     strategy = model.get("missingValueStrategy", "none")
     if strategy not in ("none", "defaultChild"):
@@ -269,8 +290,7 @@ def _tree(model: ET.Element, where: str, inputs: set[str]) -> Tree:
 
 
 def _node(el: ET.Element, where: str, inputs: set[str]) -> Node:
-    _check(el, where, ("score", "id", "defaultChild", "recordCount"),
-           ("True", "False", "SimplePredicate", "Node"))
+    _check(el, where, ("score", "id", "defaultChild", "recordCount"), ("True", "False", "SimplePredicate", "Node"))
     if not len(el) or local_name(el[0].tag) == "Node":
         raise ModelError(f"{where}: a Node without a predicate (corrupted tree?)")
     if any(local_name(child.tag) != "Node" for child in el[1:]):
@@ -312,8 +332,12 @@ def _logit(model: ET.Element, chained: str, output_field: str) -> tuple[float, f
     layout is accepted, as its rule for other layouts depends on the record.
     """
     where = "MiningModel > Segment 2 (logit)"
-    _check(model, where, ("functionName", "normalizationMethod", "x-mathContext", "modelName", "algorithmName"),
-           ("MiningSchema", "Output", "RegressionTable"))
+    _check(
+        model,
+        where,
+        ("functionName", "normalizationMethod", "x-mathContext", "modelName", "algorithmName"),
+        ("MiningSchema", "Output", "RegressionTable"),
+    )
     _require(model, "functionName", "classification", where)
     _require(model, "normalizationMethod", "logit", where)
     _mining_schema(_only(model, "MiningSchema", where), where, {chained})
@@ -338,9 +362,11 @@ def _logit(model: ET.Element, chained: str, output_field: str) -> tuple[float, f
     categories = [first.get("targetCategory"), second.get("targetCategory")]
     if category not in categories:
         raise ModelError(f"{where}: no probability output {output_field!r} (it has {sorted(probabilities)})")
-    return (_number(first.get("intercept", "0"), where, "intercept"),
-            _number(predictor.get("coefficient"), where, "coefficient"),
-            category == categories[1])
+    return (
+        _number(first.get("intercept", "0"), where, "intercept"),
+        _number(predictor.get("coefficient"), where, "coefficient"),
+        category == categories[1],
+    )
 
 
 # --- compilation -------------------------------------------------------------------------
@@ -460,13 +486,19 @@ def _check_partition(conditions: list[dict[str, int]], buckets: _Buckets, where:
     combinations of buckets, add up to all the combinations."""
     fields = sorted({field for condition in conditions for field in condition})
     combinations = math.prod(buckets.count(field) for field in fields)
-    covered = sum(math.prod(condition.get(field, buckets.full(field)).bit_count() for field in fields)
-                  for condition in conditions)
-    overlapping = any(all(condition[field] & other[field] for field in condition.keys() & other.keys())
-                      for number, condition in enumerate(conditions) for other in conditions[:number])
+    covered = sum(
+        math.prod(condition.get(field, buckets.full(field)).bit_count() for field in fields) for condition in conditions
+    )
+    overlapping = any(
+        all(condition[field] & other[field] for field in condition.keys() & other.keys())
+        for number, condition in enumerate(conditions)
+        for other in conditions[:number]
+    )
     if overlapping or covered != combinations:
-        raise ModelError(f"{where}: the compiled tree does not end every record on exactly one node "
-                         "(an engine bug): score this model with model.engine: pypmml")
+        raise ModelError(
+            f"{where}: the compiled tree does not end every record on exactly one node "
+            "(an engine bug): score this model with model.engine: pypmml"
+        )
 
 
 Constraint = tuple[Optional[str], int]  # (field, allowed buckets); field None: a constant, bits 0 = false
@@ -570,8 +602,11 @@ class TreeEnsemble:
             rows *= len(masks[field])
         mask_bytes = sum(math.prod(len(masks[field]) for field in group) for group in groups) * self._words * 4
         if mask_bytes > MAX_MASK_BYTES:
-            _refuse("model", f"an ensemble whose compiled masks need {mask_bytes / 2**20:,.0f} MiB "
-                             f"(more than {MAX_MASK_BYTES / 2**20:,.0f} MiB)")
+            _refuse(
+                "model",
+                f"an ensemble whose compiled masks need {mask_bytes / 2**20:,.0f} MiB "
+                f"(more than {MAX_MASK_BYTES / 2**20:,.0f} MiB)",
+            )
         self.fields = tuple(field for group in groups for field in group)
         self.splits = {field: buckets.splits[field] for field in self.fields}
         cuts = [buckets.cuts[field] for field in self.fields]
@@ -587,7 +622,7 @@ class TreeEnsemble:
             stride = len(table)
             for field in group:
                 stride //= len(masks[field])
-                self._weights[first_cut:first_cut + len(buckets.cuts[field]), number] = stride
+                self._weights[first_cut : first_cut + len(buckets.cuts[field]), number] = stride
                 first_cut += len(buckets.cuts[field])
             self._offsets[number] = sum(map(len, tables))
             tables.append(table)
@@ -632,7 +667,7 @@ class TreeEnsemble:
         """P(output category) per record (rows of ``fields``, NaN = missing); NaN where
         the model predicts nothing."""
         records = np.asarray(records, dtype=np.float64)
-        totals = [self._totals(records[i:i + self._chunk]) for i in range(0, len(records), self._chunk)]
+        totals = [self._totals(records[i : i + self._chunk]) for i in range(0, len(records), self._chunk)]
         return np.array([self._probability(total) for chunk in totals for total in chunk.tolist()])
 
     def _totals(self, records: np.ndarray) -> np.ndarray:

@@ -1,4 +1,5 @@
 """Command line: ``python -m training [--data CSV] [--out pmml] ...`` from the repository root."""
+
 from __future__ import annotations
 
 import argparse
@@ -38,19 +39,35 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--seed", type=int)
     parser.add_argument("--max-trials", type=int, help="search: maximum trials")
     parser.add_argument("--time-budget", type=float, help="search: seconds of wall clock")
-    parser.add_argument("--set", dest="sets", action="append", type=_assignment, default=[],
-                        metavar="KEY=VALUE", help="any training config key, e.g. split.test_size=0.25")
-    parser.add_argument("--set-economics", dest="economics_sets", action="append", type=_assignment,
-                        default=[], metavar="KEY=VALUE", help="e.g. loss_if_not=3")
+    parser.add_argument(
+        "--set",
+        dest="sets",
+        action="append",
+        type=_assignment,
+        default=[],
+        metavar="KEY=VALUE",
+        help="any training config key, e.g. split.test_size=0.25",
+    )
+    parser.add_argument(
+        "--set-economics",
+        dest="economics_sets",
+        action="append",
+        type=_assignment,
+        default=[],
+        metavar="KEY=VALUE",
+        help="e.g. loss_if_not=3",
+    )
     return parser.parse_args(argv)
 
 
 def overrides(args: argparse.Namespace) -> list[dict[str, Any]]:
-    flags = [({"data": {"label": args.label}}, args.label),
-             ({"data": {"features": (args.features or "").split(",")}}, args.features),
-             ({"seed": args.seed}, args.seed),
-             ({"search": {"max_trials": args.max_trials}}, args.max_trials),
-             ({"search": {"time_budget_seconds": args.time_budget}}, args.time_budget)]
+    flags = [
+        ({"data": {"label": args.label}}, args.label),
+        ({"data": {"features": (args.features or "").split(",")}}, args.features),
+        ({"seed": args.seed}, args.seed),
+        ({"search": {"max_trials": args.max_trials}}, args.max_trials),
+        ({"search": {"time_budget_seconds": args.time_budget}}, args.time_budget),
+    ]
     return [override for override, given in flags if given is not None] + args.sets
 
 

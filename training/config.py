@@ -3,6 +3,7 @@
 Users change the economics, so they live in a file of their own and every number can
 also be given on the command line for a what-if run.
 """
+
 from __future__ import annotations
 
 import copy
@@ -11,7 +12,7 @@ from typing import Any, Mapping
 
 import yaml
 
-from job.schema import FEATURES
+from contract.schema import FEATURES
 from training.evaluate import Economics
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -29,8 +30,9 @@ def deep_merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str
     return merged
 
 
-def load_training(path: str | Path = TRAINING_CONFIG, profile: str | None = None,
-                  overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
+def load_training(
+    path: str | Path = TRAINING_CONFIG, profile: str | None = None, overrides: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
     config = _read_yaml(path)
     profiles = config.pop("profiles", {}) or {}
     if profile is not None:

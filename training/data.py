@@ -1,11 +1,12 @@
 """Loading, validating and hashing training data.
 
-Rows are shaped by the same rules as the streaming job (``job.schema``) so that the
+Rows are shaped by the same rules as the streaming job (``contract.schema``) so that the
 model is trained on what it will score: duplicate product columns merge with "any
 purchase wins", a product flag left empty beside other known flags is 0 (the customer
 has a history, that category is simply absent), and a side with no value at all stays
 missing.
 """
+
 from __future__ import annotations
 
 import csv
@@ -13,12 +14,13 @@ import hashlib
 import io
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 
-from job.schema import AGE_MAX, AGE_MIN, DEMOGRAPHIC_FIELDS, PRODUCT_FIELDS
+from contract.population import LABEL, population
+from contract.schema import AGE_MAX, AGE_MIN, DEMOGRAPHIC_FIELDS, PRODUCT_FIELDS
 
 
 class DataError(ValueError):
@@ -94,7 +96,9 @@ def _binary_label(column: pd.Series, label: str, source: str) -> pd.Series:
     bad = column[values.isna() | ~values.isin([0, 1])]
     if len(bad):
         examples = ", ".join(repr(v) for v in pd.unique(bad)[:5])
-        raise DataError(f"{source}: label {label!r} must be 0 or 1 on every row; {len(bad)} row(s) are not, e.g. {examples}")
+        raise DataError(
+            f"{source}: label {label!r} must be 0 or 1 on every row; {len(bad)} row(s) are not, e.g. {examples}"
+        )
     if values.nunique() < 2:
         raise DataError(f"{source}: label {label!r} has a single class ({int(values.iloc[0])}); nothing to learn")
     return values.astype(np.int64).rename(label)
@@ -140,8 +144,10 @@ def blank_sides(X: pd.DataFrame, fractions: dict[str, float], seed: int) -> pd.D
     """
     rng = np.random.default_rng(seed)
     X = X.copy()
-    sides = {"no_history": [c for c in X.columns if c in PRODUCT_FIELDS],
-             "no_demographics": [c for c in X.columns if c in DEMOGRAPHIC_FIELDS]}
+    sides = {
+        "no_history": [c for c in X.columns if c in PRODUCT_FIELDS],
+        "no_demographics": [c for c in X.columns if c in DEMOGRAPHIC_FIELDS],
+    }
     for side, share in fractions.items():
         if side not in sides:
             raise ValueError(f"unknown side {side!r}; expected one of {sorted(sides)}")
@@ -149,3 +155,12 @@ def blank_sides(X: pd.DataFrame, fractions: dict[str, float], seed: int) -> pd.D
             rows = rng.random(len(X)) < share
             X.loc[rows, sides[side]] = np.nan
     return X
+
+
+def load_dataset(config: Mapping[str, Any], data_path: str | None) -> Dataset:
+    data = config["data"]
+    columns = list(dict.fromkeys([*data["features"], *config["baseline"]["features"]]))  # both arms' inputs
+    if data_path:
+        return load_csv(data_path, columns, data["label"])
+    frame = population(int(data["synthetic_rows"]), seed=config["seed"]).rename(columns={LABEL: data["label"]})
+    return from_frame(frame, columns, data["label"], f"synthetic population(n={len(frame)}, seed={config['seed']})")

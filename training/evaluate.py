@@ -6,6 +6,7 @@ calibrated probability p it pays iff p >= loss / (gain + loss). The empirical cu
 below is what the report plots and what picks the threshold; the closed form is kept
 as a sanity check on calibration.
 """
+
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
@@ -50,6 +51,7 @@ class GainCurve:
     Thresholds sit midway between consecutive distinct scores so that a tiny numeric
     difference between scoring engines cannot flip a decision at the boundary.
     """
+
     thresholds: np.ndarray
     gain: np.ndarray
     shown: np.ndarray
@@ -93,9 +95,14 @@ def gain_at(y: np.ndarray, scores: np.ndarray, threshold: float, economics: Econ
 
 
 def scores_summary(y: np.ndarray, scores: np.ndarray) -> dict[str, float]:
-    return {"roc_auc": float(roc_auc_score(y, scores)), "log_loss": float(log_loss(y, scores, labels=[0, 1])),
-            "brier": float(brier_score_loss(y, scores)), "positive_rate": float(np.mean(y)),
-            "mean_score": float(np.mean(scores)), "rows": int(len(y))}
+    return {
+        "roc_auc": float(roc_auc_score(y, scores)),
+        "log_loss": float(log_loss(y, scores, labels=[0, 1])),
+        "brier": float(brier_score_loss(y, scores)),
+        "positive_rate": float(np.mean(y)),
+        "mean_score": float(np.mean(scores)),
+        "rows": int(len(y)),
+    }
 
 
 def calibration(y: np.ndarray, scores: np.ndarray, bins: int = 10) -> dict[str, list[float]]:
@@ -110,19 +117,27 @@ def cumulative_gains(y: np.ndarray, scores: np.ndarray, points: int = 100) -> di
     targeted = np.arange(1, len(y) + 1) / len(y)
     # from the top 1%: the lift of a handful of customers is noise
     pick = np.unique(np.linspace(np.ceil(len(y) / 100) - 1, len(y) - 1, points).round().astype(int))
-    return {"targeted": targeted[pick].tolist(), "captured": captured[pick].tolist(),
-            "lift": (captured[pick] / targeted[pick]).tolist()}
+    return {
+        "targeted": targeted[pick].tolist(),
+        "captured": captured[pick].tolist(),
+        "lift": (captured[pick] / targeted[pick]).tolist(),
+    }
 
 
-def bootstrap_difference(y: np.ndarray, shown_a: np.ndarray, shown_b: np.ndarray, economics: Economics,
-                         resamples: int = 2000, seed: int = 0) -> dict[str, float]:
+def bootstrap_difference(
+    y: np.ndarray, shown_a: np.ndarray, shown_b: np.ndarray, economics: Economics, resamples: int = 2000, seed: int = 0
+) -> dict[str, float]:
     """Paired bootstrap of gain(a) - gain(b) on the same customers, with a two-sided CI."""
     delta = (np.asarray(shown_a, float) - np.asarray(shown_b, float)) * customer_value(y, economics)
     rng = np.random.default_rng(seed)
     means = np.array([delta[rng.integers(0, len(delta), len(delta))].mean() for _ in range(resamples)])
     tail = economics.alpha / 2
-    return {"mean": float(delta.mean()), "ci_low": float(np.quantile(means, tail)),
-            "ci_high": float(np.quantile(means, 1 - tail)), "confidence": 1 - economics.alpha}
+    return {
+        "mean": float(delta.mean()),
+        "ci_low": float(np.quantile(means, tail)),
+        "ci_high": float(np.quantile(means, 1 - tail)),
+        "confidence": 1 - economics.alpha,
+    }
 
 
 def ab_sample_size(economics: Economics) -> int:

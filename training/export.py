@@ -5,6 +5,7 @@ xgboost's own probabilities; otherwise the previous model stays in place untouch
 The PMML and its metadata are written to temporary files beside their targets and
 renamed into place, so a reader never sees half a file.
 """
+
 from __future__ import annotations
 
 import io
@@ -22,7 +23,7 @@ import pandas as pd
 from sklearn2pmml import sklearn2pmml
 from sklearn2pmml.pipeline import PMMLPipeline
 
-from job.schema import DEMOGRAPHIC_FIELDS, FEATURES, PRODUCT_FIELDS
+from contract.schema import DEMOGRAPHIC_FIELDS, FEATURES, PRODUCT_FIELDS
 from training.data import sha256_bytes
 
 OUTPUT_FIELD = "probability(1)"  # sklearn2pmml's name for P(label = 1)
@@ -62,10 +63,16 @@ def embedded_verification(path: str | Path) -> tuple[pd.DataFrame, np.ndarray]:
     verification = ElementTree.parse(path).getroot().find(".//{*}ModelVerification")
     if verification is None:
         raise VerificationError(f"{Path(path).name}: no embedded verification data")
-    columns = {field.get("column").split(":")[-1]: field.get("field")
-               for field in verification.iter() if field.tag.endswith("}VerificationField")}
-    records = [{columns[cell.tag.split("}")[-1]]: float(cell.text) for cell in row}
-               for row in verification.iter() if row.tag.endswith("}row")]
+    columns = {
+        field.get("column").split(":")[-1]: field.get("field")
+        for field in verification.iter()
+        if field.tag.endswith("}VerificationField")
+    }
+    records = [
+        {columns[cell.tag.split("}")[-1]]: float(cell.text) for cell in row}
+        for row in verification.iter()
+        if row.tag.endswith("}row")
+    ]
     frame = pd.DataFrame.from_records(records, columns=list(columns.values()))
     expected = frame.pop(OUTPUT_FIELD).to_numpy()
     inputs = frame.drop(columns=[name for name in frame.columns if name.startswith("probability(")])
@@ -94,8 +101,15 @@ def pmml_input_fields(path: str | Path) -> list[str]:
     return [name for name in FEATURES if name in names] + sorted(names - set(FEATURES))
 
 
-def publish(pipeline: PMMLPipeline, X_verify: pd.DataFrame, X_parity: pd.DataFrame,
-            metadata: Mapping[str, Any], pmml_path: str | Path, *, tolerance: float = 1e-6) -> dict[str, Any]:
+def publish(
+    pipeline: PMMLPipeline,
+    X_verify: pd.DataFrame,
+    X_parity: pd.DataFrame,
+    metadata: Mapping[str, Any],
+    pmml_path: str | Path,
+    *,
+    tolerance: float = 1e-6,
+) -> dict[str, Any]:
     """Export, verify and atomically write ``<name>.pmml`` and ``<name>.json``; return the metadata."""
     pmml_path = Path(pmml_path)
     json_path = pmml_path.with_suffix(".json")
@@ -105,23 +119,28 @@ def publish(pipeline: PMMLPipeline, X_verify: pd.DataFrame, X_parity: pd.DataFra
         _convert(pipeline, candidate)
         text = candidate.read_bytes()
         checked = pd.concat([X_parity, X_verify], ignore_index=True)
-        difference = max(verification_difference(candidate),
-                         float(np.max(np.abs(pmml_probabilities(candidate, checked)
-                                             - pipeline.predict_proba(checked)[:, 1]))))
+        difference = max(
+            verification_difference(candidate),
+            float(np.max(np.abs(pmml_probabilities(candidate, checked) - pipeline.predict_proba(checked)[:, 1]))),
+        )
         if not difference <= tolerance:
-            raise VerificationError(f"{pmml_path.name}: PMML and xgboost probabilities differ by up to "
-                                    f"{difference:.3g} (> {tolerance:g}); kept the existing model")
+            raise VerificationError(
+                f"{pmml_path.name}: PMML and xgboost probabilities differ by up to "
+                f"{difference:.3g} (> {tolerance:g}); kept the existing model"
+            )
         created = datetime.now(timezone.utc)
         digest = sha256_bytes(text)
-        full = {"name": metadata["name"],
-                "version": f"{created:%Y%m%dT%H%M%SZ}-{digest[:12]}",
-                "features": pmml_input_fields(candidate),
-                "threshold": metadata["threshold"],
-                "output_field": OUTPUT_FIELD,
-                **metadata,
-                "pmml_sha256": digest,
-                "created_at": created.isoformat(timespec="seconds"),
-                "parity": {"rows": int(len(checked)), "max_abs_difference": difference, "tolerance": tolerance}}
+        full = {
+            "name": metadata["name"],
+            "version": f"{created:%Y%m%dT%H%M%SZ}-{digest[:12]}",
+            "features": pmml_input_fields(candidate),
+            "threshold": metadata["threshold"],
+            "output_field": OUTPUT_FIELD,
+            **metadata,
+            "pmml_sha256": digest,
+            "created_at": created.isoformat(timespec="seconds"),
+            "parity": {"rows": int(len(checked)), "max_abs_difference": difference, "tolerance": tolerance},
+        }
         with _temporary(json_path) as candidate_json:
             candidate_json.write_text(json.dumps(full, indent=2, sort_keys=False) + "\n")
             os.replace(candidate, pmml_path)

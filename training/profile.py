@@ -11,6 +11,7 @@ model without retraining it: the held-out rows are the same split (seed and test
 from conf/training.yaml) and are scored with pypmml; its report, if any, is redrawn with
 the profile.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -22,14 +23,19 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+from contract.schema import FEATURES
 from job.monitoring.profile import Profile, profile_path, reference_profile, write_profile
-from job.schema import FEATURES
 
 
 def build(X_all: pd.DataFrame, held_out_scores: np.ndarray, metadata: Mapping[str, Any], source: str) -> Profile:
     columns = {name: [None if pd.isna(v) else float(v) for v in X_all[name]] for name in FEATURES if name in X_all}
-    return reference_profile(columns, [float(s) for s in held_out_scores], threshold=float(metadata["threshold"]),
-                             pmml_sha256=metadata["pmml_sha256"], source=source)
+    return reference_profile(
+        columns,
+        [float(s) for s in held_out_scores],
+        threshold=float(metadata["threshold"]),
+        pmml_sha256=metadata["pmml_sha256"],
+        source=source,
+    )
 
 
 def publish(profile: Profile, pmml_path: Path) -> dict[str, Any]:
@@ -49,8 +55,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     from sklearn.model_selection import train_test_split
 
     from training.config import TRAINING_CONFIG, load_training
+    from training.data import load_dataset
     from training.export import pmml_probabilities
-    from training.train import load_dataset
 
     parser = argparse.ArgumentParser(prog="python -m training.profile", description=__doc__)
     parser.add_argument("--data", help="the training CSV the model was trained on (default: synthetic)")
@@ -63,20 +69,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     dataset = load_dataset(config, args.data)
     if dataset.sha256 != metadata.get("training_data_sha256"):
         parser.error(f"{dataset.source} is not the data {pmml} was trained on (sha256 differs)")
-    _, X_test, _, _ = train_test_split(dataset.X, dataset.y, test_size=config["split"]["test_size"],
-                                       stratify=dataset.y, random_state=config["seed"])
+    _, X_test, _, _ = train_test_split(
+        dataset.X, dataset.y, test_size=config["split"]["test_size"], stratify=dataset.y, random_state=config["seed"]
+    )
     scores = pmml_probabilities(pmml, X_test[metadata["features"]])
-    profile = build(dataset.X, scores, metadata, f"{dataset.source} ({len(dataset.X)} rows; score: "
-                                                  f"{len(X_test)} held-out rows)")
+    profile = build(
+        dataset.X, scores, metadata, f"{dataset.source} ({len(dataset.X)} rows; score: {len(X_test)} held-out rows)"
+    )
     publish(profile, pmml)
     figures = pmml.parent / "report" / "figures.json"
     if figures.is_file():  # the report shows the profile too, redrawn from its own figures
         from training import report
 
-        report.write({**json.loads(figures.read_text()), "reference_profile": report.profile_figures(profile)},
-                     figures.parent)
-    print(f"{profile_path(pmml)}: {len(profile.fields)} fields, score on {len(scores)} held-out rows, "
-          f"expected shown share {profile.shown_share:.4f}")
+        report.write(
+            {**json.loads(figures.read_text()), "reference_profile": report.profile_figures(profile)}, figures.parent
+        )
+    print(
+        f"{profile_path(pmml)}: {len(profile.fields)} fields, score on {len(scores)} held-out rows, "
+        f"expected shown share {profile.shown_share:.4f}"
+    )
     return 0
 
 

@@ -3,6 +3,7 @@
 Everything is drawn from the JSON figures, so the numbers on the page, in the PNGs
 and in figures.json cannot disagree.
 """
+
 from __future__ import annotations
 
 import base64
@@ -21,45 +22,75 @@ from training import evaluate  # noqa: E402
 
 CURVE_POINTS = 600
 COLORS = {"model": "#1f77b4", "baseline": "#d62728"}
-PLOTS = {"gain_vs_threshold": "Expected revenue change per customer vs threshold (held-out)",
-         "calibration": "Calibration (held-out, deciles of predicted probability)",
-         "gain_chart": "Cumulative gain and lift (held-out)",
-         "reference_profile": "Reference profile for live monitoring: age, score with the threshold, flag rates"}
+PLOTS = {
+    "gain_vs_threshold": "Expected revenue change per customer vs threshold (held-out)",
+    "calibration": "Calibration (held-out, deciles of predicted probability)",
+    "gain_chart": "Cumulative gain and lift (held-out)",
+    "reference_profile": "Reference profile for live monitoring: age, score with the threshold, flag rates",
+}
 
 
-def figures(results: Mapping[str, Any], y: np.ndarray, comparison: Mapping[str, Any],
-            economics: evaluate.Economics, model: Any, baseline: Any,
-            published: Mapping[str, Mapping[str, Any]], profile: Any = None) -> dict[str, Any]:
+def figures(
+    results: Mapping[str, Any],
+    y: np.ndarray,
+    comparison: Mapping[str, Any],
+    economics: evaluate.Economics,
+    model: Any,
+    baseline: Any,
+    published: Mapping[str, Mapping[str, Any]],
+    profile: Any = None,
+) -> dict[str, Any]:
     arms = {}
     for arm in (model, baseline):
         scores, curve = results[arm.name]["scores"], results[arm.name]["curve"]
-        keep = np.unique(np.r_[np.linspace(0, len(curve.gain) - 1, CURVE_POINTS).round().astype(int),
-                               np.argmax(curve.gain)])
+        keep = np.unique(
+            np.r_[np.linspace(0, len(curve.gain) - 1, CURVE_POINTS).round().astype(int), np.argmax(curve.gain)]
+        )
         arms[arm.name] = {
-            "description": arm.description, "version": published[arm.name]["version"],
-            "pmml_sha256": published[arm.name]["pmml_sha256"], "features": published[arm.name]["features"],
+            "description": arm.description,
+            "version": published[arm.name]["version"],
+            "pmml_sha256": published[arm.name]["pmml_sha256"],
+            "features": published[arm.name]["features"],
             "metrics": results[arm.name]["metrics"],
-            "gain_curve": {"threshold": curve.thresholds[keep].tolist(), "gain": curve.gain[keep].tolist(),
-                           "shown": curve.shown[keep].tolist()},
+            "gain_curve": {
+                "threshold": curve.thresholds[keep].tolist(),
+                "gain": curve.gain[keep].tolist(),
+                "shown": curve.shown[keep].tolist(),
+            },
             "calibration": evaluate.calibration(y, scores),
             "cumulative_gains": evaluate.cumulative_gains(y, scores),
-            "search": [{"log_loss": t.log_loss, "n_estimators": t.n_estimators, "seconds": round(t.seconds, 2),
-                        **t.params} for t in arm.result.trials],
+            "search": [
+                {"log_loss": t.log_loss, "n_estimators": t.n_estimators, "seconds": round(t.seconds, 2), **t.params}
+                for t in arm.result.trials
+            ],
         }
     meta = published["model"]
-    return {"economics": economics.as_dict(), "comparison": dict(comparison), "arms": arms,
-            "data": {"source": meta["training_data"], "sha256": meta["training_data_sha256"], **meta["rows"],
-                     "label": meta["label"]},
-            "created_at": meta["created_at"], "library_versions": meta["library_versions"],
-            "reference_profile": profile_figures(profile) if profile is not None else None}
+    return {
+        "economics": economics.as_dict(),
+        "comparison": dict(comparison),
+        "arms": arms,
+        "data": {
+            "source": meta["training_data"],
+            "sha256": meta["training_data_sha256"],
+            **meta["rows"],
+            "label": meta["label"],
+        },
+        "created_at": meta["created_at"],
+        "library_versions": meta["library_versions"],
+        "reference_profile": profile_figures(profile) if profile is not None else None,
+    }
 
 
 def profile_figures(profile: Any) -> dict[str, Any]:
     """What the monitoring will compare live windows with (job/monitoring, pmml/model.profile.json)."""
     flags = {name: h.counts[1] / h.present for name, h in profile.fields.items() if h.kind == "flag" and h.present}
-    return {"age": profile.fields["age"].to_json() if "age" in profile.fields else None,
-            "score": profile.score.to_json() if profile.score else None,
-            "threshold": profile.threshold, "shown_share": profile.shown_share, "flag_rates": flags}
+    return {
+        "age": profile.fields["age"].to_json() if "age" in profile.fields else None,
+        "score": profile.score.to_json() if profile.score else None,
+        "threshold": profile.threshold,
+        "shown_share": profile.shown_share,
+        "flag_rates": flags,
+    }
 
 
 def write(figs: Mapping[str, Any], report_dir: str | Path) -> Path:
@@ -88,16 +119,32 @@ def _plot_gain(figs: Mapping[str, Any]) -> plt.Figure:
     for name, arm in figs["arms"].items():
         curve, m = arm["gain_curve"], arm["metrics"]
         ax.plot(curve["threshold"], curve["gain"], color=COLORS[name], lw=1.4, label=f"{name}")
-        ax.plot([m["threshold"]], [m["gain_per_customer"]], "o", color=COLORS[name], ms=8,
-                label=f"{name} threshold {m['threshold']:.3f}: {m['gain_per_customer']:+.2f} $/customer, "
-                      f"{m['shown_share']:.0%} shown")
+        ax.plot(
+            [m["threshold"]],
+            [m["gain_per_customer"]],
+            "o",
+            color=COLORS[name],
+            ms=8,
+            label=f"{name} threshold {m['threshold']:.3f}: {m['gain_per_customer']:+.2f} $/customer, "
+            f"{m['shown_share']:.0%} shown",
+        )
         right = max(right, float(np.quantile(curve["threshold"][1:], 0.98)) if len(curve["threshold"]) > 1 else 1.0)
     ax.axhline(0, color="black", lw=0.8)
     ax.text(0.005, 0.02, "show nobody", fontsize=8, va="bottom")
-    ax.axhline(-econ["baseline_cost_per_customer"], color="grey", ls="--", lw=0.9,
-               label=f"original targeting, stated cost -{econ['baseline_cost_per_customer']:.2f} $/customer")
-    ax.axvline(comparison["break_even_probability"], color="grey", ls=":", lw=0.9,
-               label=f"break-even probability {comparison['break_even_probability']:.3f}")
+    ax.axhline(
+        -econ["baseline_cost_per_customer"],
+        color="grey",
+        ls="--",
+        lw=0.9,
+        label=f"original targeting, stated cost -{econ['baseline_cost_per_customer']:.2f} $/customer",
+    )
+    ax.axvline(
+        comparison["break_even_probability"],
+        color="grey",
+        ls=":",
+        lw=0.9,
+        label=f"break-even probability {comparison['break_even_probability']:.3f}",
+    )
     ax.set_xlim(0, min(1.0, right * 1.1))
     ax.set_xlabel("threshold: show the slot iff P(buy) >= threshold")
     ax.set_ylabel("$ per customer vs showing nobody")
@@ -162,8 +209,12 @@ def _plot_profile(figs: Mapping[str, Any]) -> plt.Figure:
         ax.set_title(f"{name}: share per reference bin")
     if ref["score"] and ref["threshold"] is not None:
         position = np.searchsorted(ref["score"]["edges"], ref["threshold"], side="right") - 0.5
-        ax_score.axvline(position, color="black", linestyle="--",
-                         label=f"threshold {ref['threshold']:.3f}: {ref['shown_share']:.1%} shown")
+        ax_score.axvline(
+            position,
+            color="black",
+            linestyle="--",
+            label=f"threshold {ref['threshold']:.3f}: {ref['shown_share']:.1%} shown",
+        )
         ax_score.legend(fontsize=8)
     rates = sorted(ref["flag_rates"].values())
     ax_flags.plot(rates, marker=".", linestyle="none", color=COLORS["model"])
@@ -178,60 +229,77 @@ def _html(figs: Mapping[str, Any], images: Mapping[str, bytes]) -> str:
     model, baseline = arms["model"]["metrics"], arms["baseline"]["metrics"]
     diff = comparison["model_minus_baseline"]
     verdict = "meets" if comparison["meets_min_effect"] else "does NOT meet"
-    rows = [("chosen threshold (show iff P(buy) &ge;)", f"{model['threshold']:.4f}", f"{baseline['threshold']:.4f}"),
-            ("threshold rule", "maximise expected revenue (out-of-fold)",
-             html.escape(_baseline_rule(comparison["baseline_rule"]))),
-            ("customers shown", f"{model['shown_share']:.1%}", f"{baseline['shown_share']:.1%}"),
-            ("expected gain vs showing nobody, $/customer", f"{model['gain_per_customer']:+.3f}",
-             f"{baseline['gain_per_customer']:+.3f}"),
-            ("ROC AUC", f"{model['roc_auc']:.4f}", f"{baseline['roc_auc']:.4f}"),
-            ("log loss", f"{model['log_loss']:.4f}", f"{baseline['log_loss']:.4f}"),
-            ("Brier score", f"{model['brier']:.4f}", f"{baseline['brier']:.4f}"),
-            ("hindsight best on held-out (not used)",
-             f"{model['hindsight_best_gain']:+.3f} at {model['hindsight_best_threshold']:.4f}",
-             f"{baseline['hindsight_best_gain']:+.3f} at {baseline['hindsight_best_threshold']:.4f}")]
+    rows = [
+        ("chosen threshold (show iff P(buy) &ge;)", f"{model['threshold']:.4f}", f"{baseline['threshold']:.4f}"),
+        (
+            "threshold rule",
+            "maximise expected revenue (out-of-fold)",
+            html.escape(_baseline_rule(comparison["baseline_rule"])),
+        ),
+        ("customers shown", f"{model['shown_share']:.1%}", f"{baseline['shown_share']:.1%}"),
+        (
+            "expected gain vs showing nobody, $/customer",
+            f"{model['gain_per_customer']:+.3f}",
+            f"{baseline['gain_per_customer']:+.3f}",
+        ),
+        ("ROC AUC", f"{model['roc_auc']:.4f}", f"{baseline['roc_auc']:.4f}"),
+        ("log loss", f"{model['log_loss']:.4f}", f"{baseline['log_loss']:.4f}"),
+        ("Brier score", f"{model['brier']:.4f}", f"{baseline['brier']:.4f}"),
+        (
+            "hindsight best on held-out (not used)",
+            f"{model['hindsight_best_gain']:+.3f} at {model['hindsight_best_threshold']:.4f}",
+            f"{baseline['hindsight_best_gain']:+.3f} at {baseline['hindsight_best_threshold']:.4f}",
+        ),
+    ]
     table = "".join(f"<tr><th>{a}</th><td>{b}</td><td>{c}</td></tr>" for a, b, c in rows)
     econ_rows = "".join(f"<tr><th>{html.escape(k)}</th><td>{v:g}</td></tr>" for k, v in econ.items())
-    plots = "".join(f'<figure><img alt="{html.escape(title)}" src="data:image/png;base64,'
-                    f'{base64.b64encode(images[name]).decode()}"><figcaption>{html.escape(title)}</figcaption></figure>'
-                    for name, title in PLOTS.items() if name in images)
+    plots = "".join(
+        f'<figure><img alt="{html.escape(title)}" src="data:image/png;base64,'
+        f'{base64.b64encode(images[name]).decode()}"><figcaption>{html.escape(title)}</figcaption></figure>'
+        for name, title in PLOTS.items()
+        if name in images
+    )
     data = figs["data"]
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>New-category targeting: model report</title>
 <style>
 body {{ font-family: system-ui, sans-serif; max-width: 1000px; margin: 2em auto; color: #222; }}
-table {{ border-collapse: collapse; margin: 1em 0; }} th, td {{ border: 1px solid #ccc; padding: 4px 10px; text-align: left; }}
+table {{ border-collapse: collapse; margin: 1em 0; }}
+th, td {{ border: 1px solid #ccc; padding: 4px 10px; text-align: left; }}
 .headline {{ font-size: 1.25em; background: #f3f7fb; padding: 0.8em 1em; border-left: 4px solid #1f77b4; }}
 img {{ max-width: 100%; }} figure {{ margin: 1.5em 0; }} code {{ background: #f4f4f4; }}
 </style></head><body>
 <h1>New-category targeting: model report</h1>
-<p class="headline">At threshold <b>{model['threshold']:.4f}</b> the model earns <b>{model['gain_per_customer']:+.3f} $/customer</b>
-against showing nobody; the age/sex baseline earns {baseline['gain_per_customer']:+.3f}.
-Model &minus; baseline: <b>{diff['mean']:+.3f} $/customer</b>
-({diff['confidence']:.0%} bootstrap CI {diff['ci_low']:+.3f} to {diff['ci_high']:+.3f}),
-which {verdict} the required {econ['min_effect']:g} $/customer.
-Against the original system's stated cost of {econ['baseline_cost_per_customer']:g} $/customer the model adds
-{comparison['model_vs_stated_original']:+.3f} $/customer.</p>
-<p>Held-out rows: {data['held_out']} (never used for the search or the thresholds). Showing everybody would earn
-{comparison['show_everybody_gain']:+.3f} $/customer; the break-even probability is
-loss / (gain + loss) = {comparison['break_even_probability']:.4f}. The baseline's best threshold in hindsight earns
-{comparison['baseline_hindsight_optimal_gain']:+.3f} $/customer. An A/B test needs about
-<b>{comparison['ab_customers_per_arm']:,}</b> customers per arm to detect {econ['min_effect']:g} $/customer with
-power {econ['power']:g} at a two-sided {econ['alpha']:g} level (revenue sd {econ['revenue_sd']:g} $).</p>
+<p class="headline">At threshold <b>{model["threshold"]:.4f}</b> the model earns
+<b>{model["gain_per_customer"]:+.3f} $/customer</b>
+against showing nobody; the age/sex baseline earns {baseline["gain_per_customer"]:+.3f}.
+Model &minus; baseline: <b>{diff["mean"]:+.3f} $/customer</b>
+({diff["confidence"]:.0%} bootstrap CI {diff["ci_low"]:+.3f} to {diff["ci_high"]:+.3f}),
+which {verdict} the required {econ["min_effect"]:g} $/customer.
+Against the original system's stated cost of {econ["baseline_cost_per_customer"]:g} $/customer the model adds
+{comparison["model_vs_stated_original"]:+.3f} $/customer.</p>
+<p>Held-out rows: {data["held_out"]} (never used for the search or the thresholds). Showing everybody would earn
+{comparison["show_everybody_gain"]:+.3f} $/customer; the break-even probability is
+loss / (gain + loss) = {comparison["break_even_probability"]:.4f}. The baseline's best threshold in hindsight earns
+{comparison["baseline_hindsight_optimal_gain"]:+.3f} $/customer. An A/B test needs about
+<b>{comparison["ab_customers_per_arm"]:,}</b> customers per arm to detect {econ["min_effect"]:g} $/customer with
+power {econ["power"]:g} at a two-sided {econ["alpha"]:g} level (revenue sd {econ["revenue_sd"]:g} $).</p>
 <h2>Decision and metrics (held-out)</h2>
 <table><tr><th></th><th>model</th><th>baseline (age, sex)</th></tr>{table}</table>
 {plots}
 <h2>Economics</h2><table>{econ_rows}</table>
 <h2>Provenance</h2>
-<p>Data: <code>{html.escape(str(data['source']))}</code>, sha256 <code>{data['sha256']}</code>,
-{data['train']} training / {data['held_out']} held-out rows, label <code>{html.escape(data['label'])}</code>.<br>
-Model {html.escape(arms['model']['version'])} ({len(arms['model']['features'])} PMML input fields,
-{len(arms['model']['search'])} search trials); baseline {html.escape(arms['baseline']['version'])}.<br>
-Created {figs['created_at']}; {html.escape(', '.join(f'{k} {v}' for k, v in figs['library_versions'].items()))}.</p>
+<p>Data: <code>{html.escape(str(data["source"]))}</code>, sha256 <code>{data["sha256"]}</code>,
+{data["train"]} training / {data["held_out"]} held-out rows, label <code>{html.escape(data["label"])}</code>.<br>
+Model {html.escape(arms["model"]["version"])} ({len(arms["model"]["features"])} PMML input fields,
+{len(arms["model"]["search"])} search trials); baseline {html.escape(arms["baseline"]["version"])}.<br>
+Created {figs["created_at"]}; {html.escape(", ".join(f"{k} {v}" for k, v in figs["library_versions"].items()))}.</p>
 </body></html>
 """
 
 
 def _baseline_rule(rule: str) -> str:
-    return {"original_cost": "reproduce the original targeting's stated cost (out-of-fold)",
-            "optimal": "maximise expected revenue (out-of-fold)"}.get(rule, rule)
+    return {
+        "original_cost": "reproduce the original targeting's stated cost (out-of-fold)",
+        "optimal": "maximise expected revenue (out-of-fold)",
+    }.get(rule, rule)

@@ -7,6 +7,7 @@ boosting early on its own validation part; the final tree count is the folds' me
 and the final model is refitted on all training rows with exactly that many trees, so
 the exported PMML and xgboost's own predictions describe the same ensemble.
 """
+
 from __future__ import annotations
 
 import math
@@ -41,7 +42,7 @@ def sample_params(space: Mapping[str, Mapping[str, list]], rng: np.random.Genera
     """One draw from ``{name: {int|uniform|log: [low, high]}}``."""
     params: dict[str, Any] = {}
     for name, spec in space.items():
-        (kind, (low, high)), = spec.items()
+        ((kind, (low, high)),) = spec.items()
         if kind == "int":
             params[name] = int(rng.integers(low, high + 1))
         elif kind == "uniform":
@@ -54,25 +55,40 @@ def sample_params(space: Mapping[str, Mapping[str, list]], rng: np.random.Genera
 
 
 def make_classifier(params: Mapping[str, Any], seed: int, **extra: Any) -> XGBClassifier:
-    return XGBClassifier(objective="binary:logistic", eval_metric="logloss", tree_method="hist",
-                         random_state=seed, n_jobs=N_JOBS, **params, **extra)
+    return XGBClassifier(
+        objective="binary:logistic",
+        eval_metric="logloss",
+        tree_method="hist",
+        random_state=seed,
+        n_jobs=N_JOBS,
+        **params,
+        **extra,
+    )
 
 
-def cross_validate(X: pd.DataFrame, y: pd.Series, params: Mapping[str, Any], *, folds: int, seed: int,
-                   max_estimators: int, early_stopping_rounds: int) -> tuple[float, int]:
+def cross_validate(
+    X: pd.DataFrame,
+    y: pd.Series,
+    params: Mapping[str, Any],
+    *,
+    folds: int,
+    seed: int,
+    max_estimators: int,
+    early_stopping_rounds: int,
+) -> tuple[float, int]:
     """Mean validation log loss at each fold's early-stopping point, and the mean tree count."""
     losses, trees = [], []
     for train, valid in StratifiedKFold(folds, shuffle=True, random_state=seed).split(X, y):
-        model = make_classifier(params, seed, n_estimators=max_estimators,
-                                early_stopping_rounds=early_stopping_rounds)
+        model = make_classifier(params, seed, n_estimators=max_estimators, early_stopping_rounds=early_stopping_rounds)
         model.fit(X.iloc[train], y.iloc[train], eval_set=[(X.iloc[valid], y.iloc[valid])], verbose=False)
         losses.append(model.best_score)
         trees.append(model.best_iteration + 1)
     return float(np.mean(losses)), max(1, round(float(np.mean(trees))))
 
 
-def search(X: pd.DataFrame, y: pd.Series, cfg: Mapping[str, Any], seed: int,
-           progress: Callable[[str], None] = print) -> SearchResult:
+def search(
+    X: pd.DataFrame, y: pd.Series, cfg: Mapping[str, Any], seed: int, progress: Callable[[str], None] = print
+) -> SearchResult:
     """Trials until ``max_trials`` or ``time_budget_seconds`` runs out, best by CV log loss."""
     rng = np.random.default_rng(seed)
     started = time.monotonic()
@@ -85,16 +101,24 @@ def search(X: pd.DataFrame, y: pd.Series, cfg: Mapping[str, Any], seed: int,
             break
         params = dict(cfg["start"]) if not trials else sample_params(cfg["space"], rng)
         t0 = time.monotonic()
-        loss, n_trees = cross_validate(X, y, params, folds=cfg["folds"], seed=seed,
-                                       max_estimators=cfg["max_estimators"],
-                                       early_stopping_rounds=cfg["early_stopping_rounds"])
+        loss, n_trees = cross_validate(
+            X,
+            y,
+            params,
+            folds=cfg["folds"],
+            seed=seed,
+            max_estimators=cfg["max_estimators"],
+            early_stopping_rounds=cfg["early_stopping_rounds"],
+        )
         trial = Trial(params, loss, n_trees, time.monotonic() - t0)
         trials.append(trial)
         if best is None or trial.log_loss < best.log_loss:
             best = trial
-        progress(f"  trial {len(trials):>2}/{cfg['max_trials']} [{time.monotonic() - started:5.0f}s"
-                 f"/{cfg['time_budget_seconds']}s] cv log loss {loss:.5f} ({n_trees} trees)"
-                 f"{'  * best' if best is trial else f'  best {best.log_loss:.5f}'}  {_short(params)}")
+        progress(
+            f"  trial {len(trials):>2}/{cfg['max_trials']} [{time.monotonic() - started:5.0f}s"
+            f"/{cfg['time_budget_seconds']}s] cv log loss {loss:.5f} ({n_trees} trees)"
+            f"{'  * best' if best is trial else f'  best {best.log_loss:.5f}'}  {_short(params)}"
+        )
     return SearchResult(best=best, trials=trials)
 
 

@@ -22,12 +22,14 @@ $(TRAINING_STAMP): training/requirements.txt
 	$(TRAINING_PY) -m pip install --quiet -r training/requirements.txt
 	touch $@
 
-# DATA empty: a synthetic sample with the real schema (conf/training.yaml data.synthetic_rows).
+## train: the model (training venv; DATA=path.csv, empty: a synthetic sample, conf/training.yaml) into pmml/
 train: training-venv
 	$(TRAINING_PY) -m training $(if $(DATA),--data $(DATA)) --out pmml $(TRAINING_ARGS)
 
+## fixtures: the small test models in tests/fixtures/
 fixtures: training-venv
 	$(TRAINING_PY) -m training --profile fixture --out tests/fixtures --no-report
 
+## test-training: the training package's tests in its own venv
 test-training: training-venv
 	$(TRAINING_PY) -m pytest training/tests -q

@@ -22,6 +22,7 @@ Degenerate data never raises: a window too small to judge is "insufficient data"
 than ``min_sessions`` values present, or a bin expecting fewer than ``min_expected``
 values, where the chi-square approximation no longer holds).
 """
+
 from __future__ import annotations
 
 import math
@@ -50,8 +51,10 @@ class Thresholds:
         if not 0 < self.alpha < 1 or not 0 < self.decisive_p < 1:
             raise ValueError(f"alpha ({self.alpha}) and decisive_p ({self.decisive_p}) must be in (0, 1)")
         if self.min_effect_psi < 0 or self.min_sessions < 1 or self.min_expected <= 0:
-            raise ValueError(f"min_effect_psi ({self.min_effect_psi}) must be >= 0, min_sessions "
-                             f"({self.min_sessions}) >= 1, min_expected ({self.min_expected}) > 0")
+            raise ValueError(
+                f"min_effect_psi ({self.min_effect_psi}) must be >= 0, min_sessions "
+                f"({self.min_sessions}) >= 1, min_expected ({self.min_expected}) > 0"
+            )
 
 
 def psi(reference: Sequence[int], live: Sequence[int]) -> float:
@@ -61,10 +64,10 @@ def psi(reference: Sequence[int], live: Sequence[int]) -> float:
     if n_ref == 0 or n_live == 0:
         return math.nan
     total = 0.0
-    for r, l in zip(reference, live):
-        if r == 0 and l == 0:
+    for r, v in zip(reference, live, strict=True):
+        if r == 0 and v == 0:
             continue
-        p, q = max(r, 0.5) / n_ref, max(l, 0.5) / n_live
+        p, q = max(r, 0.5) / n_ref, max(v, 0.5) / n_live
         total += (q - p) * math.log(q / p)
     return total
 
@@ -72,15 +75,15 @@ def psi(reference: Sequence[int], live: Sequence[int]) -> float:
 def chi_square_homogeneity(reference: Sequence[int], live: Sequence[int]) -> tuple[float, int, float]:
     """(statistic, degrees of freedom, p-value) of Pearson's test that both samples come
     from one distribution; bins empty in both are left out."""
-    pairs = [(r, l) for r, l in zip(reference, live) if r + l > 0]
-    n_ref, n_live = sum(r for r, _ in pairs), sum(l for _, l in pairs)
+    pairs = [(r, v) for r, v in zip(reference, live, strict=True) if r + v > 0]
+    n_ref, n_live = sum(r for r, _ in pairs), sum(v for _, v in pairs)
     if len(pairs) < 2 or n_ref == 0 or n_live == 0:
         return 0.0, 0, 1.0
     n = n_ref + n_live
     statistic = 0.0
-    for r, l in pairs:
-        column = r + l
-        for observed, row in ((r, n_ref), (l, n_live)):
+    for r, v in pairs:
+        column = r + v
+        for observed, row in ((r, n_ref), (v, n_live)):
             expected = row * column / n
             statistic += (observed - expected) ** 2 / expected
     df = len(pairs) - 1
@@ -131,16 +134,26 @@ def field_statistics(reference: Histogram, live: Histogram, tested: int, thresho
     """One field's entry of the window record. ``tested``: how many fields share the
     family-wise ``alpha`` (Bonferroni)."""
     n_live, n_ref = live.present, reference.present
-    body = {"sessions": live.total, "present": n_live, "counts": list(live.counts),
-            "missing_share": live.missing / live.total if live.total else None,
-            "reference_missing_share": reference.missing / reference.total if reference.total else None}
+    body = {
+        "sessions": live.total,
+        "present": n_live,
+        "counts": list(live.counts),
+        "missing_share": live.missing / live.total if live.total else None,
+        "reference_missing_share": reference.missing / reference.total if reference.total else None,
+    }
     expected_min = min((n_live * c / n_ref for c in reference.counts if c), default=0.0) if n_ref else 0.0
     if n_live < thresholds.min_sessions or expected_min < thresholds.min_expected:
         return {**body, "psi": None, "chi_square": None, "p_value": None, "status": INSUFFICIENT}
     value = psi(reference.counts, live.counts)
     statistic, df, p_value = chi_square_homogeneity(reference.counts, live.counts)
-    return {**body, "psi": value, "chi_square": statistic, "df": df, "p_value": p_value,
-            "status": status_of(value, p_value, tested, thresholds)}
+    return {
+        **body,
+        "psi": value,
+        "chi_square": statistic,
+        "df": df,
+        "p_value": p_value,
+        "status": status_of(value, p_value, tested, thresholds),
+    }
 
 
 def status_of(value: float, p_value: float, tested: int, thresholds: Thresholds) -> str:
@@ -161,8 +174,10 @@ def compare(reference: Profile, live: LiveCounts, thresholds: Thresholds, scored
     but not compared: another model's scores have another distribution)."""
     has_score = scored_by_reference and reference.score is not None
     tested = len(reference.fields) + (1 if has_score else 0)
-    fields = {name: field_statistics(reference.fields[name], live.fields[name], tested, thresholds)
-              for name in reference.fields}
+    fields = {
+        name: field_statistics(reference.fields[name], live.fields[name], tested, thresholds)
+        for name in reference.fields
+    }
     statuses = [f["status"] for f in fields.values()]
     score: dict = {"counts": live.score.counts, "missing": live.score.missing}
     if has_score:
@@ -188,5 +203,8 @@ def shown_share(reference: Profile, live: LiveCounts) -> dict:
     if expected is None or not n or not 0 < expected < 1:
         return {"shown_share": share, "expected_shown_share": expected, "shown_share_p_value": None}
     z = (live.shown - n * expected) / math.sqrt(n * expected * (1 - expected))
-    return {"shown_share": share, "expected_shown_share": expected,
-            "shown_share_p_value": math.erfc(abs(z) / math.sqrt(2))}
+    return {
+        "shown_share": share,
+        "expected_shown_share": expected,
+        "shown_share_p_value": math.erfc(abs(z) / math.sqrt(2)),
+    }

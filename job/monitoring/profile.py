@@ -11,6 +11,7 @@ missing is reported next to the distribution of the values that are there.
 Plain JSON and plain Python so that the job's venv (no pandas needed) and the training
 package read and write the same file.
 """
+
 from __future__ import annotations
 
 import bisect
@@ -21,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Mapping, Optional, Sequence
 
-from job.schema import DEMOGRAPHIC_FIELDS, FEATURES, PRODUCT_FIELDS
+from contract.schema import DEMOGRAPHIC_FIELDS, FEATURES, PRODUCT_FIELDS
 
 SCHEMA = 1
 NUMERIC, FLAG = "numeric", "flag"
@@ -85,13 +86,19 @@ class Histogram:
     @classmethod
     def from_json(cls, name: str, body: Mapping) -> "Histogram":
         try:
-            histogram = cls(body["kind"], tuple(float(e) for e in body.get("edges", ())),
-                            [int(c) for c in body["counts"]], int(body["missing"]))
+            histogram = cls(
+                body["kind"],
+                tuple(float(e) for e in body.get("edges", ())),
+                [int(c) for c in body["counts"]],
+                int(body["missing"]),
+            )
         except (KeyError, TypeError, ValueError) as err:
             raise ProfileError(f"profile field {name!r} is malformed: {err!r}") from None
         if histogram.kind not in (NUMERIC, FLAG) or len(histogram.counts) != histogram.bins:
-            raise ProfileError(f"profile field {name!r}: kind {histogram.kind!r} with {len(histogram.counts)} "
-                               f"counts does not match its {histogram.bins} bins")
+            raise ProfileError(
+                f"profile field {name!r}: kind {histogram.kind!r} with {len(histogram.counts)} "
+                f"counts does not match its {histogram.bins} bins"
+            )
         return histogram
 
 
@@ -140,10 +147,15 @@ class Profile:
     source: str = ""
 
     def to_json(self) -> str:
-        body = {"schema": SCHEMA, "source": self.source, "pmml_sha256": self.pmml_sha256,
-                "threshold": self.threshold, "shown_share": self.shown_share,
-                "fields": {name: h.to_json() for name, h in self.fields.items()},
-                "score": self.score.to_json() if self.score else None}
+        body = {
+            "schema": SCHEMA,
+            "source": self.source,
+            "pmml_sha256": self.pmml_sha256,
+            "threshold": self.threshold,
+            "shown_share": self.shown_share,
+            "fields": {name: h.to_json() for name, h in self.fields.items()},
+            "score": self.score.to_json() if self.score else None,
+        }
         return json.dumps(body, indent=1, sort_keys=True) + "\n"
 
     @classmethod
@@ -153,19 +165,32 @@ class Profile:
         except json.JSONDecodeError as err:
             raise ProfileError(f"profile is not JSON: {err}") from None
         if not isinstance(body, dict) or body.get("schema") != SCHEMA:
-            raise ProfileError(f"profile schema must be {SCHEMA}, got {body.get('schema') if isinstance(body, dict) else body!r}")
+            raise ProfileError(
+                f"profile schema must be {SCHEMA}, got {body.get('schema') if isinstance(body, dict) else body!r}"
+            )
         fields = {name: Histogram.from_json(name, h) for name, h in (body.get("fields") or {}).items()}
         unknown = sorted(set(fields) - set(FEATURES))
         if unknown:
             raise ProfileError(f"profile has fields the job does not know: {unknown}")
         score = Histogram.from_json(SCORE, body["score"]) if body.get("score") else None
-        return cls(fields, score, body.get("threshold"), body.get("shown_share"), body.get("pmml_sha256"),
-                   body.get("source", ""))
+        return cls(
+            fields,
+            score,
+            body.get("threshold"),
+            body.get("shown_share"),
+            body.get("pmml_sha256"),
+            body.get("source", ""),
+        )
 
 
-def reference_profile(columns: Mapping[str, Sequence[Optional[float]]], scores: Optional[Sequence[float]] = None,
-                      threshold: Optional[float] = None, pmml_sha256: Optional[str] = None, source: str = "",
-                      bins: int = DEFAULT_BINS) -> Profile:
+def reference_profile(
+    columns: Mapping[str, Sequence[Optional[float]]],
+    scores: Optional[Sequence[float]] = None,
+    threshold: Optional[float] = None,
+    pmml_sha256: Optional[str] = None,
+    source: str = "",
+    bins: int = DEFAULT_BINS,
+) -> Profile:
     """The reference from training data: ``columns`` maps each input field to its values,
     ``scores`` are the model's probabilities on (held-out) rows."""
     fields = {name: histogram_of(list(values), field_kind(name), bins) for name, values in columns.items()}
@@ -211,7 +236,7 @@ class Sample:
     age: Optional[float]
     man: Optional[int]
     woman: Optional[int]
-    products: Optional[int]  # job.schema.PRODUCT_BITS mask; None: no history
+    products: Optional[int]  # contract.schema.PRODUCT_BITS mask; None: no history
     score: float  # NaN: not scored
     value: int
 
@@ -274,7 +299,9 @@ def load_reference(explicit: Optional[Path], metadata_path: Path) -> tuple[Optio
     except (OSError, ValueError) as err:
         raise ProfileError(f"cannot read {metadata_path} for its profile: {err}") from None
     if not meta.get("profile"):
-        return None, (f"monitoring: off, {metadata_path} names no reference profile (`make train`, or "
-                      "`python -m training.profile` for an existing model, writes one)")
+        return None, (
+            f"monitoring: off, {metadata_path} names no reference profile (`make train`, or "
+            "`python -m training.profile` for an existing model, writes one)"
+        )
     path = metadata_path.parent / meta["profile"]
     return read_profile(path, meta.get("profile_sha256")), f"monitoring: reference {path}"

@@ -6,6 +6,7 @@ A window closes after ``sessions`` samples or when event time reaches its end
 A sample past the end closes the window first and opens the next, aligned to the period;
 ``close_due`` lets the operator close a quiet model's window when the watermark passes.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -31,8 +32,9 @@ class WindowSpec:
 class ModelWindows:
     """The open window of one serving model; ``add`` returns the records of windows it closed."""
 
-    def __init__(self, model: str, reference: Profile, spec: WindowSpec, thresholds: Thresholds,
-                 scored_by_reference: bool):
+    def __init__(
+        self, model: str, reference: Profile, spec: WindowSpec, thresholds: Thresholds, scored_by_reference: bool
+    ):
         self.model, self.reference, self.spec, self.thresholds = model, reference, spec, thresholds
         self.scored_by_reference = scored_by_reference
         self.counts: Optional[LiveCounts] = None
@@ -67,10 +69,18 @@ class ModelWindows:
         """The window's record (topic_model_monitoring), and the window is gone."""
         counts, self.counts = self.counts, None
         statistics = compare(self.reference, counts, self.thresholds, self.scored_by_reference)
-        return {"model": self.model, "closed_by": reason, "sample": self.spec.sample,
-                "window": {"start_ms": self.start_ms, "end_ms": self.end_ms,
-                           "first_ms": self.first_ms, "last_ms": self.last_ms},
-                **statistics}
+        return {
+            "model": self.model,
+            "closed_by": reason,
+            "sample": self.spec.sample,
+            "window": {
+                "start_ms": self.start_ms,
+                "end_ms": self.end_ms,
+                "first_ms": self.first_ms,
+                "last_ms": self.last_ms,
+            },
+            **statistics,
+        }
 
 
 class Monitors:
@@ -94,6 +104,7 @@ class Monitors:
 
     def of(self, model: str) -> ModelWindows:
         if model not in self.models:
-            self.models[model] = ModelWindows(model, self.reference, self.spec, self.thresholds,
-                                              model == self.reference_model)
+            self.models[model] = ModelWindows(
+                model, self.reference, self.spec, self.thresholds, model == self.reference_model
+            )
         return self.models[model]

@@ -3,6 +3,7 @@ real job started with the token the page issued, on a private broker.
 
 Screenshots of every step go to artifacts/console/ (ignored by git).
 """
+
 from __future__ import annotations
 
 import json
@@ -12,9 +13,9 @@ import time
 
 import pytest
 
-from job.local.jobprocess import REPO, JobProcess
-from tests.conftest import FIXTURES
-from tests.console.conftest import ARTIFACTS, ConsoleProcess, console_env
+from local.jobprocess import REPO, JobProcess
+from tests.support.console import ARTIFACTS, ConsoleProcess, console_env
+from tests.support.fixtures import FIXTURES
 
 BROWSER_DIR = REPO / "tests" / "console" / "browser"
 
@@ -24,16 +25,23 @@ BROWSER_DIR = REPO / "tests" / "console" / "browser"
 def test_a_newcomer_configures_an_experiment_and_watches_it_run(broker, tmp_path):
     if not (BROWSER_DIR / "node_modules" / "playwright-core").is_dir():
         pytest.fail("playwright-core is not installed: run `make browser-deps` (make test does)")
-    job = JobProcess(broker, tmp_path, token="", flags=[f"model.pmml={FIXTURES / 'model.pmml'}",
-                                                        "flink.checkpoint_interval_ms=2000"])
+    job = JobProcess(
+        broker, tmp_path, token="", flags=[f"model.pmml={FIXTURES / 'model.pmml'}", "flink.checkpoint_interval_ms=2000"]
+    )
     # a MiniCluster on a busy machine can take minutes to answer its first session
-    console = ConsoleProcess({**console_env(broker, job.topics, tmp_path, rate=60), "SILOCOMPRO_CONSOLE__JOB_WAIT_S": "360"},
-                             tmp_path / "console.log")
+    console = ConsoleProcess(
+        {**console_env(broker, job.topics, tmp_path, rate=60), "SILOCOMPRO_CONSOLE__JOB_WAIT_S": "360"},
+        tmp_path / "console.log",
+    )
     token_file = tmp_path / "token"
-    flow = subprocess.Popen(["node", "console_flow.mjs"], cwd=BROWSER_DIR, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True,
-                            env={**os.environ, "CONSOLE_URL": console.url, "TOKEN_FILE": str(token_file),
-                                 "ARTIFACTS": str(ARTIFACTS)})
+    flow = subprocess.Popen(
+        ["node", "console_flow.mjs"],
+        cwd=BROWSER_DIR,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={**os.environ, "CONSOLE_URL": console.url, "TOKEN_FILE": str(token_file), "ARTIFACTS": str(ARTIFACTS)},
+    )
     try:
         give_up = time.monotonic() + 120
         while not token_file.exists() and flow.poll() is None and time.monotonic() < give_up:
@@ -58,7 +66,10 @@ def test_a_newcomer_configures_an_experiment_and_watches_it_run(broker, tmp_path
     assert all(overflow <= 0 for overflow in seen["overflow"].values()) and len(seen["overflow"]) == 7
     assert seen["decisions"]["wrong_token"] == "0" and seen["sessions"].startswith(seen["planned"])
     assert job.token not in console.output() and job.token not in job.output()
-    steps = ["1-form", "2-refused-live", "3-refused-by-server", "4-created", "5-waiting-for-the-job", "6-live",
-             "7-verdict"] + [f"{page}-{width}px" for page in ("form", "created", "verdict") for width in (380, 1280)] + ["form-1700px"]
+    steps = (
+        ["1-form", "2-refused-live", "3-refused-by-server", "4-created", "5-waiting-for-the-job", "6-live", "7-verdict"]
+        + [f"{page}-{width}px" for page in ("form", "created", "verdict") for width in (380, 1280)]
+        + ["form-1700px"]
+    )
     for step in steps:
         assert (ARTIFACTS / f"{step}.png").stat().st_size > 10_000, step

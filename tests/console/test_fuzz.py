@@ -9,6 +9,7 @@ thousands deep, a form, or raw bytes, under a generated content type. Every answ
 be below 500, name no internals (no traceback, no file path), and every refusal must be
 the console's: JSON {error, field, detail} under /api, the styled error page elsewhere.
 """
+
 from __future__ import annotations
 
 import http.client
@@ -18,31 +19,107 @@ import time
 import urllib.parse
 
 import pytest
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
-from job.local.jobprocess import free_port
-from tests.console.conftest import QUICK, ConsoleProcess, app_for
+from local.jobprocess import free_port
+from tests.support.console import QUICK, ConsoleProcess, app_for
 
 REQUESTS = 5_000
 METHODS = ("GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS")
-FIELDS = ("name", "hypothesis", "owner", "alpha", "power", "mde", "sample_size", "sample_unit", "sd", "sided",
-          "treatment_share", "cuped", "sequential", "tau")
-CONTENT_TYPES = ("application/json", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x",
-                 "text/plain", "application/json; charset=latin-1", "", "application/problem+json")
+FIELDS = (
+    "name",
+    "hypothesis",
+    "owner",
+    "alpha",
+    "power",
+    "mde",
+    "sample_size",
+    "sample_unit",
+    "sd",
+    "sided",
+    "treatment_share",
+    "cuped",
+    "sequential",
+    "tau",
+)
+CONTENT_TYPES = (
+    "application/json",
+    "application/x-www-form-urlencoded",
+    "multipart/form-data; boundary=x",
+    "text/plain",
+    "application/json; charset=latin-1",
+    "",
+    "application/problem+json",
+)
 LEAKS = re.compile(rb"Traceback|File \"/|\.py\", line|werkzeug\.|sqlite3\.")
 TEXT = st.text(st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=30)
 NUMBERISH = st.one_of(
-    st.floats(allow_nan=True, allow_infinity=True), st.integers(-10 ** 30, 10 ** 400), st.booleans(), st.none(),
-    st.sampled_from(["", " ", "1e-200", "1e200", "1e308", "1_0e-2", "\u0660.\u0665", "0x10", "nan", "-0", "1e-324",
-                     "0.0500001", "0.9999999", "9" * 500, "4", "0.7", "15", "10000", "0.5", "per_arm", "on"]),
-    TEXT, st.lists(st.integers(), max_size=3), st.dictionaries(TEXT, st.integers(), max_size=2))
-JSON = st.recursive(st.none() | st.booleans() | st.floats(allow_nan=False) | st.integers() | TEXT,
-                    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(TEXT, inner, max_size=4), max_leaves=8)
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.integers(-(10**30), 10**400),
+    st.booleans(),
+    st.none(),
+    st.sampled_from(
+        [
+            "",
+            " ",
+            "1e-200",
+            "1e200",
+            "1e308",
+            "1_0e-2",
+            "\u0660.\u0665",
+            "0x10",
+            "nan",
+            "-0",
+            "1e-324",
+            "0.0500001",
+            "0.9999999",
+            "9" * 500,
+            "4",
+            "0.7",
+            "15",
+            "10000",
+            "0.5",
+            "per_arm",
+            "on",
+        ]
+    ),
+    TEXT,
+    st.lists(st.integers(), max_size=3),
+    st.dictionaries(TEXT, st.integers(), max_size=2),
+)
+JSON = st.recursive(
+    st.none() | st.booleans() | st.floats(allow_nan=False) | st.integers() | TEXT,
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(TEXT, inner, max_size=4),
+    max_leaves=8,
+)
 SEGMENT = st.one_of(
-    st.integers(-5, 5).map(str), st.integers(0, 10 ** 25).map(str), st.sampled_from(
-        ["1", "2", "99999999999999999999", "9223372036854775807", "9223372036854775808", "-1", "0", "1.5", "..",
-         "%2e%2e", "report.html", "result.json", "effect.png", "sessions.csv", "console.db", "%00", "%ff", "a%2Fb"]),
-    TEXT.map(lambda t: urllib.parse.quote(t, safe="")))
+    st.integers(-5, 5).map(str),
+    st.integers(0, 10**25).map(str),
+    st.sampled_from(
+        [
+            "1",
+            "2",
+            "99999999999999999999",
+            "9223372036854775807",
+            "9223372036854775808",
+            "-1",
+            "0",
+            "1.5",
+            "..",
+            "%2e%2e",
+            "report.html",
+            "result.json",
+            "effect.png",
+            "sessions.csv",
+            "console.db",
+            "%00",
+            "%ff",
+            "a%2Fb",
+        ]
+    ),
+    TEXT.map(lambda t: urllib.parse.quote(t, safe="")),
+)
 
 
 class Client:
@@ -73,9 +150,11 @@ def served(tmp_path_factory):
     """`python -m console` in its own process (its own core, as `make console` runs it) and
     the application object on the same settings, for the route table."""
     workdir = tmp_path_factory.mktemp("fuzz")
-    env = {"SILOCOMPRO_CONSOLE__DATABASE": str(workdir / "console.db"),
-           "SILOCOMPRO_CONSOLE__REPORTS": str(workdir / "reports"),
-           "KAFKA_BOOTSTRAP": f"127.0.0.1:{free_port()}"}  # nothing listens: Start refuses at once
+    env = {
+        "SILOCOMPRO_CONSOLE__DATABASE": str(workdir / "console.db"),
+        "SILOCOMPRO_CONSOLE__REPORTS": str(workdir / "reports"),
+        "KAFKA_BOOTSTRAP": f"127.0.0.1:{free_port()}",
+    }  # nothing listens: Start refuses at once
     console = ConsoleProcess(env, workdir / "console.log")
     try:
         for _ in range(3):  # experiments for the id routes to find
@@ -88,11 +167,16 @@ def served(tmp_path_factory):
 def paths(app) -> st.SearchStrategy[str]:
     """A path of one of the app's routes, its variables generated; or any path at all."""
     rules = sorted(rule.rule for rule in app.url_map.iter_rules())
-    filled = st.one_of([st.tuples(*[SEGMENT] * len(re.findall(r"<[^>]+>", rule))).map(
-        lambda values, rule=rule: _fill(rule, values)) for rule in rules])
+    filled = st.one_of(
+        [
+            st.tuples(*[SEGMENT] * len(re.findall(r"<[^>]+>", rule))).map(lambda values, rule=rule: _fill(rule, values))
+            for rule in rules
+        ]
+    )
     anything = st.lists(SEGMENT, min_size=1, max_size=4).map(lambda parts: "/" + "/".join(parts))
     query = st.dictionaries(st.sampled_from(FIELDS + ("v", "token")), TEXT, max_size=3).map(
-        lambda q: f"?{urllib.parse.urlencode(q)}" if q else "")
+        lambda q: f"?{urllib.parse.urlencode(q)}" if q else ""
+    )
     return st.tuples(st.one_of(filled, filled, filled, anything), query).map("".join)
 
 
@@ -106,8 +190,10 @@ def bodies() -> st.SearchStrategy[tuple[bytes, str]]:
     design = st.dictionaries(st.sampled_from(FIELDS), NUMBERISH, max_size=3).map(lambda changes: {**QUICK, **changes})
     return st.one_of(
         st.tuples(design.map(lambda d: json.dumps(d).encode()), st.just("application/json")),
-        st.tuples(design.map(lambda d: urllib.parse.urlencode({k: str(v) for k, v in d.items()}).encode()),
-                  st.just("application/x-www-form-urlencoded")),
+        st.tuples(
+            design.map(lambda d: urllib.parse.urlencode({k: str(v) for k, v in d.items()}).encode()),
+            st.just("application/x-www-form-urlencoded"),
+        ),
         st.tuples(JSON.map(lambda j: json.dumps(j).encode()), st.sampled_from(CONTENT_TYPES)),
         st.tuples(st.integers(1, 60_000).map(lambda n: b"[" * n + b"]" * n), st.just("application/json")),
         st.tuples(st.binary(max_size=200), st.sampled_from(CONTENT_TYPES)),
@@ -119,10 +205,18 @@ def test_no_generated_request_gets_a_5xx_or_a_stack_trace(served):
     client, app, console = served
     sent: list[tuple[str, str, int]] = []
 
-    @settings(max_examples=REQUESTS, deadline=None, database=None,
-              suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.filter_too_much])
-    @given(method=st.sampled_from(METHODS), path=paths(app), body=bodies(),
-           origin=st.sampled_from([None, None, None, "http://attacker.example", "null"]))
+    @settings(
+        max_examples=REQUESTS,
+        deadline=None,
+        database=None,
+        suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.filter_too_much],
+    )
+    @given(
+        method=st.sampled_from(METHODS),
+        path=paths(app),
+        body=bodies(),
+        origin=st.sampled_from([None, None, None, "http://attacker.example", "null"]),
+    )
     def one_request(method, path, body, origin):
         payload, content_type = body
         headers = {"Host": f"127.0.0.1:{client.port}"}

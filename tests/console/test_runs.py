@@ -1,5 +1,6 @@
 """Experiments run from the console through a real broker: the accounting of decisions by
 token, and a console killed mid-run whose experiment resumes to the planned size."""
+
 from __future__ import annotations
 
 import json
@@ -9,7 +10,7 @@ import pytest
 
 from console.store import Store
 from experiment.assignment import TREATMENT
-from tests.console.conftest import QUICK, ConsoleProcess, Responder, app_for, console_env, create, wait_for
+from tests.support.console import QUICK, ConsoleProcess, Responder, app_for, console_env, create, wait_for
 
 
 def test_wrong_token_predictions_are_ignored_and_counted(env, broker, topics):

@@ -1,21 +1,12 @@
-"""A real Apache Kafka broker on free ports, and the job as a real process (local MiniCluster)."""
-from __future__ import annotations
+"""The job as a real process (local MiniCluster) on the session's broker (tests/conftest.py)."""
 
-import uuid as uuidlib
+from __future__ import annotations
 
 import pytest
 
-from job.local.jobprocess import JobProcess, PrivateBroker
-from tests.conftest import FIXTURES
-
-TOKEN = "e2e-" + uuidlib.uuid4().hex
-
-
-@pytest.fixture(scope="session")
-def broker(tmp_path_factory):
-    running = PrivateBroker(tmp_path_factory.mktemp("kafka"))
-    yield running.bootstrap
-    running.stop()
+from local.jobprocess import JobProcess
+from tests.support.e2e import TOKEN
+from tests.support.fixtures import FIXTURES
 
 
 @pytest.fixture
@@ -24,8 +15,12 @@ def new_job(broker, tmp_path):
     jobs = []
 
     def create(*flags: str) -> JobProcess:
-        job = JobProcess(broker, tmp_path, TOKEN, [f"model.pmml={FIXTURES / 'model.pmml'}",
-                                                   "flink.checkpoint_interval_ms=2000", *flags])
+        job = JobProcess(
+            broker,
+            tmp_path,
+            TOKEN,
+            [f"model.pmml={FIXTURES / 'model.pmml'}", "flink.checkpoint_interval_ms=2000", *flags],
+        )
         jobs.append(job)
         return job
 

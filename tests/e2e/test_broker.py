@@ -1,5 +1,6 @@
 """The local Apache Kafka broker behaves as Kafka: exact end offsets after a batch, consumer
 groups through subscribe(), and a log on disk that outlives a restart."""
+
 from __future__ import annotations
 
 import time
@@ -7,9 +8,9 @@ import time
 import pytest
 from confluent_kafka import Consumer, Producer, TopicPartition
 
-from job.local.broker import create_topics
-from job.local.jobprocess import free_port
-from job.local.kafka import KafkaNode
+from local.broker import create_topics
+from local.jobprocess import free_port
+from local.kafka import KafkaNode
 
 pytestmark = pytest.mark.slow
 

@@ -1,5 +1,6 @@
 """The local A/B platform against a real broker: its accounting, then a whole experiment
 through the running job."""
+
 from __future__ import annotations
 
 import json
@@ -15,17 +16,17 @@ from experiment.platform import BASELINE, JOB, MISSING, Platform
 from job.config import load_config
 from job.control import model_id
 from job.model import read_metadata
-from job.local.broker import create_topics
-from tests.conftest import FIXTURES
-from tests.e2e.conftest import TOKEN
+from local.broker import create_topics
+from tests.support.e2e import TOKEN
+from tests.support.fixtures import FIXTURES
 
 
 def platform_for(bootstrap: str, topics: dict[str, str], sessions: int, **settings: str) -> Platform:
-    job_cfg = load_config(overrides={**{f"kafka.topics.{k}": v for k, v in topics.items()},
-                                     "model.pmml": str(FIXTURES / "model.pmml")},
-                          environ={"KAFKA_BOOTSTRAP": bootstrap})
-    cfg = load_experiment(overrides={"platform.control_pmml": str(FIXTURES / "baseline.pmml"), **settings},
-                          environ={})
+    job_cfg = load_config(
+        overrides={**{f"kafka.topics.{k}": v for k, v in topics.items()}, "model.pmml": str(FIXTURES / "model.pmml")},
+        environ={"KAFKA_BOOTSTRAP": bootstrap},
+    )
+    cfg = load_experiment(overrides={"platform.control_pmml": str(FIXTURES / "baseline.pmml"), **settings}, environ={})
     return Platform(cfg, job_cfg, TOKEN, sessions, show_progress=False)
 
 
@@ -47,8 +48,12 @@ def test_platform_uses_only_timely_decisions_with_the_right_token(broker):
     for u in treated:
         answers = {0: [TOKEN], 1: ["not-" + TOKEN], 2: [TOKEN, TOKEN], 3: []}[kind[u]]
         for token in answers:
-            responder.produce(topics["prediction"], key=str(u).encode(), headers=named[u],
-                              value=json.dumps({"uuid": u, "value": wanted[u], "token": token}).encode())
+            responder.produce(
+                topics["prediction"],
+                key=str(u).encode(),
+                headers=named[u],
+                value=json.dumps({"uuid": u, "value": wanted[u], "token": token}).encode(),
+            )
     responder.produce(topics["prediction"], value=b"not a prediction")
     responder.flush(10)
 

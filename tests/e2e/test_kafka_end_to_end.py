@@ -1,12 +1,13 @@
 """Through a real Kafka-protocol broker: 10,000 sessions, halves in random order, 2 % malformed."""
+
 import base64
 import json
 from collections import Counter
 
 import pytest
 
-from job.local.traffic import collect_predictions, customers, plan_sessions, wait_for_answer
-from tests.e2e.conftest import TOKEN
+from local.traffic import collect_predictions, customers, plan_sessions, wait_for_answer
+from tests.support.e2e import TOKEN
 
 pytestmark = pytest.mark.slow
 
@@ -28,8 +29,10 @@ def test_one_decision_per_complete_session_and_every_malformed_dead_lettered(new
     job.launch()
     try:
         found = collect_predictions(predictions, plan.complete, timeout=90)  # includes job start-up
-        letters = [json.loads(m.value()) for _, m in
-                   dead_letters.read_until(lambda pairs: len(pairs) >= plan.malformed, idle=15.0)]
+        letters = [
+            json.loads(m.value())
+            for _, m in dead_letters.read_until(lambda pairs: len(pairs) >= plan.malformed, idle=15.0)
+        ]
     finally:
         predictions.close()
         dead_letters.close()
@@ -62,7 +65,10 @@ def assert_joined_by_timestamps(found: dict, plan) -> None:
     assert {u: len(v) for u, v in found.items() if len(v) != 1} == {}, "one decision per session"
     values = {u: v[0][1]["value"] for u, v in found.items()}
     half_only = sorted(u for u in plan.complete if values.get(u) == 1)
-    assert (len(half_only), Counter(values[u] for u in plan.incomplete if u in values)) == (0, {1: len(plan.incomplete)})
+    assert (len(half_only), Counter(values[u] for u in plan.incomplete if u in values)) == (
+        0,
+        {1: len(plan.incomplete)},
+    )
     assert set(values) == plan.complete | plan.incomplete
 
 

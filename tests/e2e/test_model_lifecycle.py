@@ -3,6 +3,7 @@ under load, a corrupt model rejected while the old one serves, traffic shares, s
 scores. Models are published with the real CLI (python -m job.models), except the
 corrupt one, which the CLI would refuse before publishing: it goes on the control topic
 raw, as a buggy publisher would send it."""
+
 from __future__ import annotations
 
 import hashlib
@@ -14,20 +15,20 @@ import uuid as uuidlib
 from collections import Counter
 from pathlib import Path
 
-import numpy as np
 import pytest
 from confluent_kafka import Producer
 
+from contract.schema import feature_row
 from job import control
 from job.config import load_config
 from job.decision import decide
-from job.local.traffic import customers, headers, plan_sessions, wait_for_answer
-from job.model import load_spec, open_scorer
+from job.engines import open_scorer
+from job.model import load_spec
 from job.records import parse_demographic, parse_historic
 from job.routing import route
-from job.schema import feature_row
-from tests.conftest import FIXTURES
-from tests.e2e.conftest import TOKEN
+from local.traffic import customers, headers, plan_sessions, wait_for_answer
+from tests.support.e2e import TOKEN
+from tests.support.fixtures import FIXTURES
 
 pytestmark = pytest.mark.slow
 # Every session here has both halves, and its expected decision is scored from both: the
@@ -57,6 +58,7 @@ def serving(job) -> None:
 
 def decisions(reader, wanted: set[int], idle: float = 30) -> dict[int, list]:
     """uuid → its prediction records (Kafka messages) for ``wanted`` uuids."""
+
     def uuids(pairs):
         return {json.loads(m.value())["uuid"] for _, m in pairs} & wanted
 
@@ -115,8 +117,11 @@ def test_swap_under_load_loses_no_session_and_a_rejected_model_changes_nothing(n
         bad, bad_sha = unverifiable_copy(tmp_path)
         entry = control.ModelEntry(V1.name, "corrupt-1", str(bad), bad_sha, 0.2, V1.output_field)
         producer = Producer({"bootstrap.servers": job.bootstrap})
-        producer.produce(job.topics["model_control"], key=V1.name.encode(),
-                         value=control.encode(control.activate(uuidlib.uuid4().hex, int(time.time() * 1000), entry, 1.0)))
+        producer.produce(
+            job.topics["model_control"],
+            key=V1.name.encode(),
+            value=control.encode(control.activate(uuidlib.uuid4().hex, int(time.time() * 1000), entry, 1.0)),
+        )
         assert producer.flush(10) == 0
         refused = models(job, tmp_path / "store", "push", str(bad), "--version", "corrupt-2")
         assert refused.returncode == 2 and "error: " in refused.stdout and "verification row" in refused.stdout
@@ -138,7 +143,7 @@ def test_swap_under_load_loses_no_session_and_a_rejected_model_changes_nothing(n
     records = {u: records[0] for u, records in found.items()}
     model_of = {u: "{model_name}:{model_version}".format(**headers(m)) for u, m in records.items()}
     assert set(model_of.values()) == {ID_V1, ID_V2}
-    for u, message in records.items():
+    for message in records.values():
         assert set(json.loads(message.value())) == {"uuid", "value", "token"}
         assert json.loads(message.value())["token"] == TOKEN
     rows = feature_rows(plan)
@@ -174,18 +179,30 @@ def test_swap_under_load_loses_no_session_and_a_rejected_model_changes_nothing(n
     after_rejection = [t for t in v1 if t > rejected[0]["at_ms"]]
     assert len(after_rejection) > 100, "the old model served on after the rejection"
     assert len(v1) > 500 and len(v2) > 500, "the swap happened mid-stream"
-    print(f"\nswap: {len(found)} sessions decided once each, {len(v1)} by {ID_V1}, {len(v2)} by {ID_V2}; "
-          f"{len(after_rejection)} v1 decisions between the rejection and the swap; "
-          f"{len(in_transit)} v1 decisions written within {max(in_transit, default=activated_ms) - activated_ms} ms "
-          "after the activation (made before it)")
+    print(
+        f"\nswap: {len(found)} sessions decided once each, {len(v1)} by {ID_V1}, {len(v2)} by {ID_V2}; "
+        f"{len(after_rejection)} v1 decisions between the rejection and the swap; "
+        f"{len(in_transit)} v1 decisions written within {max(in_transit, default=activated_ms) - activated_ms} ms "
+        "after the activation (made before it)"
+    )
 
 
 def test_traffic_shares_and_shadow_scores(new_job, tmp_path):
     job = new_job(PATIENT_JOIN)
     job.launch()
     serving(job)
-    challenger = models(job, tmp_path / "store", "push", str(FIXTURES / "baseline.pmml"), "--name", "challenger",
-                        "--version", "b1", "--share", "0.3")
+    challenger = models(
+        job,
+        tmp_path / "store",
+        "push",
+        str(FIXTURES / "baseline.pmml"),
+        "--name",
+        "challenger",
+        "--version",
+        "b1",
+        "--share",
+        "0.3",
+    )
     assert challenger.returncode == 0 and "job: accepted" in challenger.stdout, challenger.stdout
     shadow = models(job, tmp_path / "store", "push", str(REPO / "pmml" / "model.pmml"), "--shadow")
     assert shadow.returncode == 0 and "job: accepted" in shadow.stdout, shadow.stdout
@@ -222,5 +239,7 @@ def test_traffic_shares_and_shadow_scores(new_job, tmp_path):
     assert difference <= 1e-9, f"{len(bad)} shadow scores differ, e.g. {bad[:2]}"
     assert all(b["model"] == ID_V2 and b["serving_model"] == model_of[u] for u, b in bodies.items())
     assert all(b["value"] == decide(offline[u], V2.threshold, 0) for u, b in bodies.items())
-    print(f"\nshares: challenger {share:.2%} of {n} (0.3 planned); shadow: max |job - offline| {difference:.1g} "
-          f"over {len(bodies)} sessions")
+    print(
+        f"\nshares: challenger {share:.2%} of {n} (0.3 planned); shadow: max |job - offline| {difference:.1g} "
+        f"over {len(bodies)} sessions"
+    )

@@ -7,8 +7,9 @@ of the two sides'. When a bounded input ends its watermark jumps to the maximum,
 event-time deadline still pending fires then ("never written" is decided at the end of
 input), while processing-time timers pending at the end are dropped: the valve is
 tested on an input that stands still before it ends. The state TTL is processing time
-and is covered by the reliability suite (tests/reliability/edges.py).
+and is covered by the reliability suite (tests/support/edges.py).
 """
+
 from __future__ import annotations
 
 import json
@@ -19,14 +20,15 @@ from collections import Counter
 import pytest
 from pyflink.common import Row
 
+from contract.schema import feature_row
 from job.config import load_config
 from job.decision import decide
-from job.model import load_spec, open_scorer
+from job.engines import open_scorer
+from job.model import load_spec
 from job.pipeline import keyed_row_type, source_watermarks
 from job.records import Demographic, Historic, parse_demographic, parse_historic
-from job.schema import feature_row
-from tests.conftest import FIXTURES
-from tests.flink.minicluster import TOKEN, demo, hist, job_outputs
+from tests.support.fixtures import FIXTURES
+from tests.support.minicluster import TOKEN, demo, hist, job_outputs
 
 TIMEOUT_MS = 1500
 # Long enough that the valve never fires in the event-time tests, however slow the machine.
@@ -60,8 +62,9 @@ def values(predictions) -> dict[int, list[int]]:
 def offline_value(scorer, threshold, demographic: bytes | None, historic: bytes | None) -> int:
     d = parse_demographic(demographic, 65536) if demographic else None
     h = parse_historic(historic, 65536) if historic else None
-    row = feature_row(d.features() if isinstance(d, Demographic) else None,
-                      h.features() if isinstance(h, Historic) else None)
+    row = feature_row(
+        d.features() if isinstance(d, Demographic) else None, h.features() if isinstance(h, Historic) else None
+    )
     return decide(scorer.score(row), threshold, 0)
 
 
@@ -80,25 +83,38 @@ def test_the_join_decides_from_the_halves_the_timestamps_pair(scorer):
     d4 = demo(4, 35, 0, 1)
     h5, d5_late = hist(5, "cat36", "cat43", "u8"), demo(5, 30)
     d6, h6, d6_again = demo(6, 45), hist(6, "cat21"), demo(6, 50, 0, 1)
-    demographic = [(0, d1), (400, d3), (0, d4), (150, b'{"uuid": 8, "age": 300, "man": 1, "woman": 0}'),
-                   (1800, d2), (0, d6), (100 + TIMEOUT_MS + 1, d5_late), (900, d6_again)]
+    demographic = [
+        (0, d1),
+        (400, d3),
+        (0, d4),
+        (150, b'{"uuid": 8, "age": 300, "man": 1, "woman": 0}'),
+        (1800, d2),
+        (0, d6),
+        (100 + TIMEOUT_MS + 1, d5_late),
+        (900, d6_again),
+    ]
     historic = [(300, h2), (100, h5), (200, h3_old), (1000, h1), (150, b"[" * 5000), (300, h6), (300, h3_new)]
     expected_sources = {
-        1: (d1, h1),       # demographic first by timestamp
-        2: (d2, h2),       # historic first by timestamp, 1,500 ms apart: exactly the timeout
-        3: (d3, h3_new),   # same side twice before the other: latest wins, one decision
-        4: (d4, None),     # other side never written: timed out at the end of input
-        5: (None, h5),     # other side written 1 ms beyond the timeout: timed out, the late half dropped
-        6: (d6, h6),       # a half again after the join: dropped, one decision
+        1: (d1, h1),  # demographic first by timestamp
+        2: (d2, h2),  # historic first by timestamp, 1,500 ms apart: exactly the timeout
+        3: (d3, h3_new),  # same side twice before the other: latest wins, one decision
+        4: (d4, None),  # other side never written: timed out at the end of input
+        5: (None, h5),  # other side written 1 ms beyond the timeout: timed out, the late half dropped
+        6: (d6, h6),  # a half again after the join: dropped, one decision
     }
-    rows = [feature_row(parse_demographic(d, 65536).features() if d else None,
-                        parse_historic(h, 65536).features() if h else None) for d, h in expected_sources.values()]
+    rows = [
+        feature_row(
+            parse_demographic(d, 65536).features() if d else None, parse_historic(h, 65536).features() if h else None
+        )
+        for d, h in expected_sources.values()
+    ]
     threshold = statistics.median(scorer.score(r) for r in rows)  # both decisions occur
 
     # Every historic half first (the demographic side held back 2 s), so each case meets its
     # halves in one known order: the decision must not depend on it.
-    predictions, dead = run_job(demographic, historic, [f"model.threshold={threshold}", *PATIENT],
-                                stalls={"demographic": (0, 2.0)})
+    predictions, dead = run_job(
+        demographic, historic, [f"model.threshold={threshold}", *PATIENT], stalls={"demographic": (0, 2.0)}
+    )
 
     expected = {uuid: [offline_value(scorer, threshold, d, h)] for uuid, (d, h) in expected_sources.items()}
     assert values(predictions) == expected
@@ -149,6 +165,8 @@ def test_both_halves_sources_are_aligned_and_the_control_source_has_no_watermark
         alignment = source_watermarks(cfg, topic)._j_watermark_strategy.getAlignmentParameters()
         assert alignment.isEnabled() and alignment.getWatermarkGroup() == "session-halves"
         assert (alignment.getMaxAllowedWatermarkDrift(), alignment.getUpdateInterval()) == (
-            marks.max_drift_ms, marks.alignment_update_ms)
+            marks.max_drift_ms,
+            marks.alignment_update_ms,
+        )
     control = source_watermarks(cfg, cfg.kafka.topics.model_control)._j_watermark_strategy
     assert not control.getAlignmentParameters().isEnabled()

@@ -5,24 +5,31 @@ same customers five years older an alert on age.
 The reference is made here, like training makes it: inputs from a synthetic population,
 the score from the fixture model on those customers.
 """
+
 from __future__ import annotations
 
 import json
 import random
 
+from contract.schema import FEATURES, PRODUCT_FIELDS
 from job.control import model_id
-from job.local.traffic import customers, demographic_message, historic_message
-from job.model import load_spec, open_scorer
+from job.engines import open_scorer
+from job.model import load_spec
 from job.monitoring.drift import ALERT, WARN
 from job.monitoring.profile import reference_profile
-from job.schema import FEATURES, PRODUCT_FIELDS
-from tests.conftest import FIXTURES
-from tests.flink.minicluster import job_outputs
+from local.traffic import customers, demographic_message, historic_message
+from tests.support.fixtures import FIXTURES
+from tests.support.minicluster import job_outputs
 
 WINDOW = 1000
-FLAGS = [f"monitoring.window_sessions={WINDOW}", "monitoring.sample=1.0", "monitoring.min_sessions=500",
-         "monitoring.window_minutes=60",
-         "join.valve_ms=60000", "join.state_ttl_ms=120000"]
+FLAGS = [
+    f"monitoring.window_sessions={WINDOW}",
+    "monitoring.sample=1.0",
+    "monitoring.min_sessions=500",
+    "monitoring.window_minutes=60",
+    "join.valve_ms=60000",
+    "join.state_ttl_ms=120000",
+]
 
 
 def reference_for(spec, seed: int):
@@ -32,8 +39,12 @@ def reference_for(spec, seed: int):
         scores = [scorer.score({name: float(p[name]) for name in FEATURES}) for p in people[:3_000]]
     finally:
         scorer.close()
-    return reference_profile({name: [p[name] for p in people] for name in FEATURES}, scores,
-                             threshold=spec.threshold, pmml_sha256=spec.pmml_sha256)
+    return reference_profile(
+        {name: [p[name] for p in people] for name in FEATURES},
+        scores,
+        threshold=spec.threshold,
+        pmml_sha256=spec.pmml_sha256,
+    )
 
 
 def test_a_window_per_thousand_sessions_and_an_alert_for_older_customers():

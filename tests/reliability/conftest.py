@@ -1,29 +1,17 @@
 """The reliability suite's own Apache Kafka broker and standalone Flink cluster
-(job/local/stack.py), with fast failure detection; jobs on it run the test model.
+(local/stack.py), with fast failure detection; jobs on it run the test model.
 
 Each scenario adds a row to the table printed at the end (`make reliability`).
 """
-from __future__ import annotations
 
-import uuid as uuidlib
+from __future__ import annotations
 
 import pytest
 
-from job.local.stack import ClusterJob, private_stack
-from tests.conftest import FIXTURES
-from tests.reliability.accounting import Row, format_table
-
-TOKEN = "rel-" + uuidlib.uuid4().hex
-ROWS: list[Row] = []
-NOTES: list[str] = []  # measured figures a scenario reports beside its row (latencies)
-# A killed TaskManager is noticed after two failed heartbeat RPCs, ~2 s, instead of the
-# 50 s heartbeat timeout; REST metric values are at most half a second old.
-TEST_CLUSTER = """
-heartbeat.interval: 1000
-heartbeat.timeout: 10000
-metrics.fetcher.update-interval: 500
-restart-strategy.exponential-delay.initial-backoff: 500 ms
-"""
+from local.stack import ClusterJob, private_stack
+from tests.support.accounting import format_table
+from tests.support.fixtures import FIXTURES
+from tests.support.reliability import NOTES, ROWS, TEST_CLUSTER, TOKEN
 
 
 @pytest.fixture(scope="session")

@@ -1,9 +1,10 @@
 """The rules behind the table's "lost" and "duplicated", and the dead-letter matching."""
+
 import base64
 
-from job.local.traffic import Message
-from tests.reliability.accounting import Row, Tally, format_table, match_letters, tally
-from tests.reliability.timeline import as_stream
+from local.traffic import Message
+from tests.support.accounting import Row, Tally, format_table, match_letters, tally
+from tests.support.timeline import as_stream
 
 
 def test_tally_counts_sessions_not_uuids():

@@ -2,13 +2,14 @@
 every decision once it is back.
 
 The job reads from the suite's broker and writes to a second Kafka broker that it reaches only
-through a job.local.proxy (kafka.sink_properties.bootstrap.servers; that broker advertises the
+through a local.proxy (kafka.sink_properties.bootstrap.servers; that broker advertises the
 proxy's address). The test cuts the proxy for OUTAGE seconds in the middle of the traffic.
 A small producer buffer (buffer.memory) makes the sink block within a second or two of
 the cut; the test reads from the REST API that the operator in front of the sink then
 takes no more input, and that once the network buffers between them are full (several
 seconds of this traffic) the sources are held back too.
 """
+
 from __future__ import annotations
 
 import time
@@ -16,12 +17,12 @@ from dataclasses import dataclass
 
 import pytest
 
-from job.local.proxy import TcpProxy
-from job.local.jobprocess import free_port
-from job.local.traffic import customers, plan_sessions, produce
-from tests.reliability.accounting import Row, Tally, decisions_by_uuid, tally
-from tests.reliability.conftest import ROWS
-from tests.reliability.timeline import Background, as_stream, read_until
+from local.jobprocess import free_port
+from local.proxy import TcpProxy
+from local.traffic import customers, plan_sessions, produce
+from tests.support.accounting import Row, Tally, decisions_by_uuid, tally
+from tests.support.reliability import ROWS
+from tests.support.timeline import Background, as_stream, read_until
 
 pytestmark = pytest.mark.slow
 
@@ -48,13 +49,16 @@ def sink_broker(stack, tmp_path_factory):
     """A Kafka broker of its own behind a proxy; yields (proxy, bootstrap through the proxy)."""
     port = free_port()
     proxy = TcpProxy("127.0.0.1", port).start()
-    env = {"SILOCOMPRO_RUN_DIR": str(tmp_path_factory.mktemp("sink-broker")), "KAFKA_BOOTSTRAP": f"127.0.0.1:{port}",
-           "KAFKA_CONTROLLER_PORT": str(free_port())}
+    env = {
+        "SILOCOMPRO_RUN_DIR": str(tmp_path_factory.mktemp("sink-broker")),
+        "KAFKA_BOOTSTRAP": f"127.0.0.1:{port}",
+        "KAFKA_CONTROLLER_PORT": str(free_port()),
+    }
     try:
-        stack.module("job.local.broker", "up", "--advertise", f"127.0.0.1:{proxy.port}", env=env)
+        stack.module("local.broker", "up", "--advertise", f"127.0.0.1:{proxy.port}", env=env)
         yield proxy, f"127.0.0.1:{proxy.port}"
     finally:
-        stack.module("job.local.broker", "down", env=env, check=False)
+        stack.module("local.broker", "down", env=env, check=False)
         proxy.close()
 
 
@@ -76,8 +80,11 @@ def run(stack, new_job, sink_broker) -> Run:
     sender.start()
 
     time.sleep(CUT_AT)
-    _wait_for(lambda: _subtask_total(stack.flink, job.id, sinks, "read-records") >= CUT_AFTER_DECISIONS, 120,
-              f"the scoring and prediction sink never took {CUT_AFTER_DECISIONS} sessions")
+    _wait_for(
+        lambda: _subtask_total(stack.flink, job.id, sinks, "read-records") >= CUT_AFTER_DECISIONS,
+        120,
+        f"the scoring and prediction sink never took {CUT_AFTER_DECISIONS} sessions",
+    )
     assert proxy.connections > 0, "the sink reaches its broker without the proxy: the cut would test nothing"
     cut_at = time.monotonic()
     before = _subtask_total(stack.flink, job.id, sources, "accumulated-backpressured-time")
@@ -92,17 +99,29 @@ def run(stack, new_job, sink_broker) -> Run:
     decisions = read_until(predictions, lambda got: len(decisions_by_uuid(got)) >= len(expected), idle=45)
     predictions.close()
 
-    result = Run(tally(expected, decisions_by_uuid(decisions)), during, join_input, stack.flink.restarts(job.id),
-                 job.state())
-    ROWS.append(Row(f"sink broker unreachable {OUTAGE:.0f} s", 1, result.tally, 0, 0,
-                    result.restarts + (result.state != "RUNNING")))
+    result = Run(
+        tally(expected, decisions_by_uuid(decisions)), during, join_input, stack.flink.restarts(job.id), job.state()
+    )
+    ROWS.append(
+        Row(
+            f"sink broker unreachable {OUTAGE:.0f} s",
+            1,
+            result.tally,
+            0,
+            0,
+            result.restarts + (result.state != "RUNNING"),
+        )
+    )
     return result
 
 
 def _subtask_total(flink, job_id: str, vertices: list[str], metric: str) -> int:
     """A running total the REST API keeps per subtask (records read, ms back-pressured)."""
-    return sum(subtask["metrics"][metric]
-               for vertex in vertices for subtask in flink.call(f"/jobs/{job_id}/vertices/{vertex}")["subtasks"])
+    return sum(
+        subtask["metrics"][metric]
+        for vertex in vertices
+        for subtask in flink.call(f"/jobs/{job_id}/vertices/{vertex}")["subtasks"]
+    )
 
 
 def _wait_for(condition, timeout: float, failure: str) -> None:

@@ -1,12 +1,13 @@
 """Hostile input and join edge cases through the job on the standalone cluster.
 
 One run feeds the job 1,000 valid sessions with the demo's malformed messages mixed in,
-the fuzz corpus (tests/reliability/corpus.py), a few seconds of complete sessions after
+the fuzz corpus (tests/support/corpus.py), a few seconds of complete sessions after
 them (so their single halves time out in event time, before the job waits idle), and the
 join edge cases on their schedule (edges.py); the tests below each check one promise against that run: no job failure,
 every rejection dead-lettered with its reason, every accepted message decided, each edge
 case's documented outcome and metric, and the token only where it belongs.
 """
+
 from __future__ import annotations
 
 import json
@@ -17,15 +18,16 @@ from typing import Callable
 
 import pytest
 
-from job.local.cluster import JOB_METRICS
-from job.local.traffic import Message, customers, plan_sessions, produce
-from job.model import load_spec, open_scorer
-from tests.conftest import FIXTURES
+from job.engines import open_scorer
+from job.model import load_spec
+from local.cluster import JOB_METRICS
+from local.traffic import Message, customers, plan_sessions, produce
 from tests.reliability import edges
-from tests.reliability.accounting import Letters, Row, Tally, decisions_by_uuid, match_letters, tally
-from tests.reliability.conftest import ROWS, TOKEN
-from tests.reliability.corpus import ACCEPTED, LIMIT, Case, accepted_uuids, corpus, outcome
-from tests.reliability.timeline import read_until, send_schedule
+from tests.support.accounting import Letters, Row, Tally, decisions_by_uuid, match_letters, tally
+from tests.support.corpus import ACCEPTED, LIMIT, Case, accepted_uuids, corpus, outcome
+from tests.support.fixtures import FIXTURES
+from tests.support.reliability import ROWS, TOKEN
+from tests.support.timeline import read_until, send_schedule
 
 pytestmark = pytest.mark.slow
 
@@ -61,11 +63,19 @@ def run(stack, new_job) -> Run:
     tail = edges.event_clock(uuid_base=75_000_000, seed=9, seconds=edges.TIMEOUT_MS / 1000 + 2.0)
     timed = [tail, *cases]
     expected |= {uuid: len(sessions) for case in timed for uuid, sessions in case.sessions.items()}
-    expected_metrics = sum((case.metrics for case in timed), Counter(
-        sessions_started=len(plan.complete) + len(singles), sessions_joined=len(plan.complete),
-        sessions_timed_out=len(singles), messages_dead_lettered=len(rejected), decisions=sum(expected.values()),
-        messages_accepted=2 * len(plan.complete) + len(singles)
-        + sum(len(step.messages) for case in timed for step in case.steps)))
+    expected_metrics = sum(
+        (case.metrics for case in timed),
+        Counter(
+            sessions_started=len(plan.complete) + len(singles),
+            sessions_joined=len(plan.complete),
+            sessions_timed_out=len(singles),
+            messages_dead_lettered=len(rejected),
+            decisions=sum(expected.values()),
+            messages_accepted=2 * len(plan.complete)
+            + len(singles)
+            + sum(len(step.messages) for case in timed for step in case.steps),
+        ),
+    )
     checked = {name: expected_metrics[name] for name in JOB_METRICS if name != "decisions_shown"}
 
     job = new_job(*edges.FLAGS)
@@ -77,8 +87,9 @@ def run(stack, new_job) -> Run:
     # The edge cases' timing is relative: start them once the job has read the bulk, so
     # neither source lags the other by the time a case needs ("same half twice": 0.5 s).
     tail_messages = sum(len(step.messages) for step in tail.steps)
-    _settled_metrics(job, {"messages_accepted": len(bulk) - len(rejected) + tail_messages,
-                           "messages_dead_lettered": len(rejected)})
+    _settled_metrics(
+        job, {"messages_accepted": len(bulk) - len(rejected) + tail_messages, "messages_dead_lettered": len(rejected)}
+    )
     send_schedule(stack.bootstrap, job.sides(), [step for case in cases for step in case.steps])
     decisions = read_until(predictions, lambda got: _covered(expected, got), idle=30)
     letters = read_until(dead_letters, lambda got: len(got) >= len(rejected), idle=10)
@@ -86,18 +97,34 @@ def run(stack, new_job) -> Run:
     dead_letters.close()
 
     result = Run(
-        cases=cases, decisions=decisions, letters=letters,
-        tally=tally(expected, decisions_by_uuid(decisions)), matched=match_letters(rejected, letters, LIMIT),
-        metrics=_settled_metrics(job, checked), expected_metrics=checked,
-        restarts=stack.flink.restarts(job.id), state=job.state(),
+        cases=cases,
+        decisions=decisions,
+        letters=letters,
+        tally=tally(expected, decisions_by_uuid(decisions)),
+        matched=match_letters(rejected, letters, LIMIT),
+        metrics=_settled_metrics(job, checked),
+        expected_metrics=checked,
+        restarts=stack.flink.restarts(job.id),
+        state=job.state(),
         exceptions=stack.flink.call(f"/jobs/{job.id}/exceptions")["exceptionHistory"]["entries"],
-        outputs={"cluster logs": stack.logs(), "make submit output": job.client_output,
-                 "job config (REST)": json.dumps(stack.flink.call(f"/jobs/{job.id}/config")),
-                 "dead letters": json.dumps(letters)},
+        outputs={
+            "cluster logs": stack.logs(),
+            "make submit output": job.client_output,
+            "job config (REST)": json.dumps(stack.flink.call(f"/jobs/{job.id}/config")),
+            "dead letters": json.dumps(letters),
+        },
         value_of=lambda halves: edges.expected_value(halves, scorer.score, spec.threshold),
     )
-    ROWS.append(Row("bad input + join edge cases", 0, result.tally, len(rejected), result.matched.matched,
-                    result.restarts + (result.state != "RUNNING")))
+    ROWS.append(
+        Row(
+            "bad input + join edge cases",
+            0,
+            result.tally,
+            len(rejected),
+            result.matched.matched,
+            result.restarts + (result.state != "RUNNING"),
+        )
+    )
     yield result
     scorer.close()
 
@@ -143,8 +170,11 @@ def test_join_edge_case_has_its_documented_outcome(run, index):
 
 
 def test_metrics_count_every_message_and_join_event(run):
-    differing = {name: (value, run.expected_metrics[name]) for name, value in run.metrics.items()
-                 if value != run.expected_metrics[name]}
+    differing = {
+        name: (value, run.expected_metrics[name])
+        for name, value in run.metrics.items()
+        if value != run.expected_metrics[name]
+    }
     assert differing == {}, "metric: (REST value, expected)"
 
 
@@ -152,4 +182,3 @@ def test_token_is_in_every_prediction_and_nowhere_else(run):
     assert run.decisions and all(body["token"] == TOKEN for body in run.decisions)
     leaks = [where for where, text in run.outputs.items() if TOKEN in text]
     assert leaks == []
-

@@ -8,6 +8,7 @@ exactly-once (Kafka transactions committed at each checkpoint) must show 0 dupli
 comparison, not a limit). The latencies and counts go into the reliability table and
 the test output (README, "Delivery guarantees").
 """
+
 from __future__ import annotations
 
 import json
@@ -17,11 +18,11 @@ from dataclasses import dataclass
 
 import pytest
 
-from job.local.traffic import customers, plan_sessions, produce
-from tests.reliability.accounting import Row, Tally, decisions_by_uuid, tally
-from tests.reliability.conftest import NOTES, ROWS
+from local.traffic import customers, plan_sessions, produce
 from tests.reliability.test_faults import _wait_restarted
-from tests.reliability.timeline import Background, as_stream
+from tests.support.accounting import Row, Tally, decisions_by_uuid, tally
+from tests.support.reliability import NOTES, ROWS
+from tests.support.timeline import Background, as_stream
 
 pytestmark = pytest.mark.slow
 
@@ -50,18 +51,22 @@ def measured(request, stack, new_job) -> Measured:
     plan = plan_sessions(customers(SESSIONS, seed=seed, uuid_base=70_000_000 + seed * 100_000), seed=seed)
     job = new_job(f"kafka.delivery_guarantee={guarantee}", f"flink.checkpoint_interval_ms={CHECKPOINT_MS}")
     job.submit()
-    stack.module("job.local.cluster", "start-taskmanager")  # the standby the job fails over to
+    stack.module("local.cluster", "start-taskmanager")  # the standby the job fails over to
     reader = job.reader("prediction")
     received: list = []
-    reading = Background(lambda: received.extend(reader.read_until(
-        lambda pairs: len({m.key() for _, m in pairs}) >= len(plan.complete), idle=120, linger=3)))
+    reading = Background(
+        lambda: received.extend(
+            reader.read_until(lambda pairs: len({m.key() for _, m in pairs}) >= len(plan.complete), idle=120, linger=3)
+        )
+    )
     reading.start()
     sent_at: dict[int, float] = {}
-    sender = Background(lambda: sent_at.update(produce(stack.bootstrap, job.sides(),
-                                                        as_stream(plan.messages, seed), rate=RATE)))
+    sender = Background(
+        lambda: sent_at.update(produce(stack.bootstrap, job.sides(), as_stream(plan.messages, seed), rate=RATE))
+    )
     sender.start()
     time.sleep(KILL_AT)
-    stack.module("job.local.cluster", "kill-taskmanager", "--oldest")
+    stack.module("local.cluster", "kill-taskmanager", "--oldest")
     sending_at_kill, killed_at = sender.is_alive(), time.time()
     _wait_restarted(stack.flink, job)
     sender.join()
@@ -71,17 +76,26 @@ def measured(request, stack, new_job) -> Measured:
     first: dict[int, float] = {}
     for at, body in sorted(bodies, key=lambda pair: pair[0]):
         first.setdefault(body["uuid"], at)
-    result = Measured(guarantee, tally({u: 1 for u in plan.complete}, decisions_by_uuid(b for _, b in bodies)),
-                      [1000 * (at - sent_at[u]) for u, at in first.items() if u in sent_at],
-                      [1000 * (at - sent_at[u]) for u, at in first.items()
-                       if u in sent_at and at < killed_at - 2 * CHECKPOINT_MS / 1000],
-                      sending_at_kill, stack.flink.restarts(job.id))
+    result = Measured(
+        guarantee,
+        tally({u: 1 for u in plan.complete}, decisions_by_uuid(b for _, b in bodies)),
+        [1000 * (at - sent_at[u]) for u, at in first.items() if u in sent_at],
+        [
+            1000 * (at - sent_at[u])
+            for u, at in first.items()
+            if u in sent_at and at < killed_at - 2 * CHECKPOINT_MS / 1000
+        ],
+        sending_at_kill,
+        stack.flink.restarts(job.id),
+    )
     ROWS.append(Row(f"TaskManager kill, {guarantee} sink", 1, result.tally, 0, 0, max(0, result.restarts - 1)))
-    NOTES.append(f"{guarantee} sink, TaskManager killed: {result.tally.duplicated} duplicated, {result.tally.lost} "
-                 f"lost; latency to a read_committed reader before the kill p50 "
-                 f"{percentile(result.steady_ms, 50):,.0f} / p99 {percentile(result.steady_ms, 99):,.0f} ms, "
-                 f"all sessions p50 {percentile(result.latencies_ms, 50):,.0f} / p99 "
-                 f"{percentile(result.latencies_ms, 99):,.0f} ms (checkpoint interval {CHECKPOINT_MS} ms)")
+    NOTES.append(
+        f"{guarantee} sink, TaskManager killed: {result.tally.duplicated} duplicated, {result.tally.lost} "
+        f"lost; latency to a read_committed reader before the kill p50 "
+        f"{percentile(result.steady_ms, 50):,.0f} / p99 {percentile(result.steady_ms, 99):,.0f} ms, "
+        f"all sessions p50 {percentile(result.latencies_ms, 50):,.0f} / p99 "
+        f"{percentile(result.latencies_ms, 99):,.0f} ms (checkpoint interval {CHECKPOINT_MS} ms)"
+    )
     return result
 
 

@@ -14,6 +14,7 @@ threshold 1 never shows a scored session (0), so every decision says whether it 
 halves: across the crash, the recovery's catch-up and the resume, no complete session may
 be decided from one half.
 """
+
 from __future__ import annotations
 
 import time
@@ -22,10 +23,10 @@ from dataclasses import dataclass
 
 import pytest
 
-from job.local.traffic import customers, plan_sessions, produce
-from tests.reliability.accounting import Row, Tally, decisions_by_uuid, tally
-from tests.reliability.conftest import ROWS
-from tests.reliability.timeline import Background, as_stream, read_until
+from local.traffic import customers, plan_sessions, produce
+from tests.support.accounting import Row, Tally, decisions_by_uuid, tally
+from tests.support.reliability import ROWS
+from tests.support.timeline import Background, as_stream, read_until
 
 pytestmark = pytest.mark.slow
 
@@ -55,11 +56,15 @@ class Run:
 def run(stack, new_job) -> Run:
     plan = plan_sessions(customers(SESSIONS, seed=21, uuid_base=80_000_000), seed=21, incomplete_share=0.05)
     expected = {uuid: 1 for uuid in plan.complete | plan.incomplete}
-    job = new_job(f"flink.checkpoint_interval_ms={CHECKPOINT_MS}", "join.on_timeout=default", "model.safe_default=1",
-                  "model.threshold=1.0")
+    job = new_job(
+        f"flink.checkpoint_interval_ms={CHECKPOINT_MS}",
+        "join.on_timeout=default",
+        "model.safe_default=1",
+        "model.threshold=1.0",
+    )
     predictions = job.reader("prediction")
     first = job.submit()
-    stack.module("job.local.cluster", "start-taskmanager")  # the standby the job fails over to
+    stack.module("local.cluster", "start-taskmanager")  # the standby the job fails over to
     stream = as_stream(plan.messages, seed=21)
     sender = Background(lambda: produce(stack.bootstrap, job.sides(), stream, rate=RATE))
     started = time.monotonic()
@@ -67,7 +72,7 @@ def run(stack, new_job) -> Run:
 
     time.sleep(KILL_AT)
     window_start = _latest_checkpoint_trigger(stack.flink, first)
-    killed = stack.module("job.local.cluster", "kill-taskmanager", "--oldest").stdout
+    killed = stack.module("local.cluster", "kill-taskmanager", "--oldest").stdout
     killed_at, sending_at_kill = time.time(), sender.is_alive()
     _wait_restarted(stack.flink, job)
     restored = stack.flink.call(f"/jobs/{first}/checkpoints")["latest"]["restored"]
@@ -84,12 +89,17 @@ def run(stack, new_job) -> Run:
     predictions.close()
 
     result = Run(
-        tally=tally(expected, decisions_by_uuid(decisions)), decisions=decisions, killed=killed,
-        killed_at=killed_at, sending_at_kill=sending_at_kill, sending_at_stop=sending_at_stop,
+        tally=tally(expected, decisions_by_uuid(decisions)),
+        decisions=decisions,
+        killed=killed,
+        killed_at=killed_at,
+        sending_at_kill=sending_at_kill,
+        sending_at_stop=sending_at_stop,
         windows={"crash": (window_start / 1000 - SLACK, killed_at + SLACK), "stop": stop_window},
         complete=plan.complete,
         restarts=restarts + [stack.flink.restarts(second)],
-        restored=stack.flink.call(f"/jobs/{second}/checkpoints")["latest"]["restored"] or {}, savepoint=savepoint,
+        restored=stack.flink.call(f"/jobs/{second}/checkpoints")["latest"]["restored"] or {},
+        savepoint=savepoint,
         states=[stack.flink.job(first)["state"], job.state()],
     )
     # The kill explains one restart of the first job; anything else is a failure.
@@ -137,9 +147,11 @@ def test_duplicates_come_only_from_the_replay_windows(run):
     first_seen: dict[int, float] = {}
     for body in sorted(run.decisions, key=lambda b: b["_at"]):
         first_seen.setdefault(body["uuid"], body["_at"])
-    where = Counter(next((name for name, (start, end) in run.windows.items() if start <= first_seen[uuid] <= end),
-                         "outside")
-                    for uuid, n in decisions_by_uuid(run.decisions).items() if n > 1)
+    where = Counter(
+        next((name for name, (start, end) in run.windows.items() if start <= first_seen[uuid] <= end), "outside")
+        for uuid, n in decisions_by_uuid(run.decisions).items()
+        if n > 1
+    )
     assert where["outside"] == 0, (where, run.windows)
     assert where["stop"] <= 0.01 * run.tally.sessions, where
 

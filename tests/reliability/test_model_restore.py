@@ -4,6 +4,7 @@ submit FROM_SAVEPOINT=...`): decisions keep the id of the model pushed before th
 The restored control source resumes after the push, so the job could only serve the
 pushed model again from its restored broadcast state; without it, it would fall back to
 the configured model and the test would see its id."""
+
 from __future__ import annotations
 
 import json
@@ -12,9 +13,9 @@ from pathlib import Path
 import pytest
 
 from job import control
-from job.local.traffic import customers, headers, plan_sessions, produce
 from job.model import load_spec
-from tests.conftest import FIXTURES
+from local.traffic import customers, headers, plan_sessions, produce
+from tests.support.fixtures import FIXTURES
 
 pytestmark = pytest.mark.slow
 
@@ -47,8 +48,9 @@ def test_a_pushed_model_keeps_serving_after_a_savepoint_resume(stack, new_job, t
     configured = load_spec(FIXTURES / "model.pmml", FIXTURES / "model.json")
     job = new_job("join.timeout_ms=60000")
     job.submit()
-    done = stack.module("job.models", *job.args, f"--set=models.store={tmp_path / 'store'}",
-                        "push", str(REPO / "pmml" / "model.pmml"))
+    done = stack.module(
+        "job.models", *job.args, f"--set=models.store={tmp_path / 'store'}", "push", str(REPO / "pmml" / "model.pmml")
+    )
     assert "job: accepted" in done.stdout, done.stdout
 
     before = decided_by(job, plan_sessions(customers(300, seed=31, uuid_base=91_000_000), seed=31))
@@ -59,8 +61,10 @@ def test_a_pushed_model_keeps_serving_after_a_savepoint_resume(stack, new_job, t
     assert set(after.values()) == {pushed_id}, f"after the resume: {set(after.values())}"
 
     status = job.reader("model_status")
-    events = sorted((json.loads(m.value()) for _, m in status.read_until(lambda _: False, idle=2, linger=0)),
-                    key=lambda e: e["at_ms"])
+    events = sorted(
+        (json.loads(m.value()) for _, m in status.read_until(lambda _: False, idle=2, linger=0)),
+        key=lambda e: e["at_ms"],
+    )
     status.close()
     assert [e["event"] for e in events] == ["started", "accepted", "restored"], events
     assert [r["model"] for r in events[-1]["registry"]["serving"]] == [pushed_id]

@@ -2,6 +2,7 @@
 `python -m job.main --check` and a real `make submit` to the suite's cluster. The unit
 tests (tests/unit/test_model.py) cover the checks themselves; these cover that the
 commands act on them: a clear one-line error, exit code 2, no traceback, no job."""
+
 from __future__ import annotations
 
 import json
@@ -9,27 +10,39 @@ import shutil
 
 import pytest
 
-from tests.conftest import FIXTURES
-from tests.reliability.conftest import TOKEN
+from tests.support.fixtures import FIXTURES
+from tests.support.reliability import TOKEN
 
 pytestmark = pytest.mark.slow
 
 
 def _strip_verification(text: str) -> str:
     start, end = text.index("<ModelVerification"), text.index("</ModelVerification>")
-    return text[:start] + text[end + len("</ModelVerification>"):]
+    return text[:start] + text[end + len("</ModelVerification>") :]
 
 
 # (name, edit of the PMML text, keep the metadata's checksum, what the error must say)
 BAD_MODELS = [
     ("corrupt", lambda text: text[: len(text) // 2], False, "not well-formed XML"),
-    ("edited after training", lambda text: text.replace("<Header", "<!-- x --><Header", 1), True,
-     "pmml_sha256 differs"),
-    ("fails its own verification", lambda text: text.replace("<data:probability_1>0.", "<data:probability_1>0.9", 1),
-     False, "verification row"),
+    (
+        "edited after training",
+        lambda text: text.replace("<Header", "<!-- x --><Header", 1),
+        True,
+        "pmml_sha256 differs",
+    ),
+    (
+        "fails its own verification",
+        lambda text: text.replace("<data:probability_1>0.", "<data:probability_1>0.9", 1),
+        False,
+        "verification row",
+    ),
     ("no verification data", _strip_verification, False, "no verification data"),
-    ("inputs the messages lack", lambda text: text.replace('name="age"', 'name="income"'), False,
-     "input fields the messages do not carry"),
+    (
+        "inputs the messages lack",
+        lambda text: text.replace('name="age"', 'name="income"'),
+        False,
+        "input fields the messages do not carry",
+    ),
 ]
 
 
@@ -67,7 +80,8 @@ def test_check_refuses_a_missing_model(stack, tmp_path):
 def test_submission_with_an_unverifiable_model_fails_and_starts_no_job(stack, tmp_path):
     pmml = bad_model(tmp_path, BAD_MODELS[2][1], keep_checksum=False)
     jobs_before = stack.flink.call("/jobs/overview")["jobs"]
-    done = stack.make("submit", f"JOB_ARGS=--set=model.pmml={pmml} --set=flink.job_name=never-{tmp_path.name}",
-                      check=False)
+    done = stack.make(
+        "submit", f"JOB_ARGS=--set=model.pmml={pmml} --set=flink.job_name=never-{tmp_path.name}", check=False
+    )
     assert_refused(done, "verification row")
     assert stack.flink.call("/jobs/overview")["jobs"] == jobs_before

@@ -1,12 +1,13 @@
 """The fuzz corpus at the parser: every payload gets a record or a documented reason, and
 every hand-written case gets the outcome the data contract promises. The same corpus goes
 through the running job in test_bad_input.py."""
+
 from collections import Counter
 
 import pytest
 
 from job.records import REASONS
-from tests.reliability.corpus import ACCEPTED, accepted_uuids, corpus, outcome
+from tests.support.corpus import ACCEPTED, accepted_uuids, corpus, outcome
 
 CORPUS = corpus(seed=11, uuid_base=50_000_000)
 

@@ -7,6 +7,7 @@ settings the README gives, the password only in the environment. A wrong passwor
 each tool with one clear sentence and a handful of login attempts, not a retry storm. The
 password and the experiment token appear in no log, no Flink REST answer, no dead letter.
 """
+
 from __future__ import annotations
 
 import json
@@ -19,14 +20,15 @@ import uuid as uuidlib
 import pytest
 
 from job.config import load_config
-from job.local.jobprocess import PrivateBroker
-from job.local.kafka import SaslSsl
-from job.local.traffic import TopicReader, customers, plan_sessions, produce
-from tests.reliability.accounting import decisions_by_uuid, tally
-from job.local.stack import REPO
-from tests.reliability.conftest import TOKEN
-from tests.reliability.timeline import read_until
-from tests.reliability.tls import make_certificates
+from job.topic_reader import TopicReader
+from local.jobprocess import PrivateBroker
+from local.kafka import SaslSsl
+from local.stack import REPO
+from local.traffic import customers, plan_sessions, produce
+from tests.support.accounting import decisions_by_uuid, tally
+from tests.support.reliability import TOKEN
+from tests.support.timeline import read_until
+from tests.support.tls import make_certificates
 
 pytestmark = pytest.mark.slow
 
@@ -38,11 +40,17 @@ USER = "targeting"
 def secured(tmp_path_factory):
     directory = tmp_path_factory.mktemp("secured-kafka")
     certificates = make_certificates(directory / "certs")
-    broker = PrivateBroker(directory / "broker", SaslSsl(certificates.keystore, certificates.ca,
-                                                         {"broker": "broker-" + uuidlib.uuid4().hex, USER: PASSWORD}))
-    env = {"KAFKA_BOOTSTRAP": broker.bootstrap, "SILOCOMPRO__KAFKA__SECURITY__PROTOCOL": "SASL_SSL",
-           "SILOCOMPRO__KAFKA__SECURITY__USERNAME": USER, "SILOCOMPRO__KAFKA__SECURITY__CA_FILE": str(certificates.ca),
-           "SILOCOMPRO_KAFKA_PASSWORD": PASSWORD}
+    broker = PrivateBroker(
+        directory / "broker",
+        SaslSsl(certificates.keystore, certificates.ca, {"broker": "broker-" + uuidlib.uuid4().hex, USER: PASSWORD}),
+    )
+    env = {
+        "KAFKA_BOOTSTRAP": broker.bootstrap,
+        "SILOCOMPRO__KAFKA__SECURITY__PROTOCOL": "SASL_SSL",
+        "SILOCOMPRO__KAFKA__SECURITY__USERNAME": USER,
+        "SILOCOMPRO__KAFKA__SECURITY__CA_FILE": str(certificates.ca),
+        "SILOCOMPRO_KAFKA_PASSWORD": PASSWORD,
+    }
     yield broker, env
     broker.stop()
 
@@ -58,16 +66,25 @@ def run(stack, new_job, secured):
     produce(broker.bootstrap, job.sides(), plan.messages, extra=client)
     decisions = read_until(predictions, lambda got: len(decisions_by_uuid(got)) >= len(plan.complete), idle=60)
     letters = read_until(job.reader("dead_letter"), lambda got: len(got) >= plan.malformed, idle=20)
-    rest = {path: json.dumps(stack.flink.call(path)) for path in
-            (f"/jobs/{job.id}", f"/jobs/{job.id}/config", f"/jobs/{job.id}/plan", "/jobmanager/config")}
+    rest = {
+        path: json.dumps(stack.flink.call(path))
+        for path in (f"/jobs/{job.id}", f"/jobs/{job.id}/config", f"/jobs/{job.id}/plan", "/jobmanager/config")
+    }
     yield {"job": job, "plan": plan, "decisions": decisions, "letters": letters, "rest": rest, "client": client}
     job.cancel()
 
 
 def tool(module: str, *args: str, env: dict, timeout: float = 120) -> tuple[subprocess.CompletedProcess, float]:
     started = time.monotonic()
-    done = subprocess.run([sys.executable, "-m", module, *args], cwd=REPO, env={**_base_env(), **env}, text=True,
-                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=timeout)
+    done = subprocess.run(
+        [sys.executable, "-m", module, *args],
+        cwd=REPO,
+        env={**_base_env(), **env},
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        timeout=timeout,
+    )
     return done, time.monotonic() - started
 
 
@@ -114,9 +131,13 @@ def test_a_wrong_password_fails_fast_with_a_clear_message(run, secured, module, 
 
 def test_password_and_token_are_in_no_log_rest_answer_or_dead_letter(run, stack, secured):
     broker, _ = secured
-    places = {"flink logs": stack.logs(), "submission output": run["job"].client_output,
-              "broker log": broker.node.log.read_text(errors="replace"),
-              "dead letters": json.dumps(run["letters"]), **run["rest"]}
+    places = {
+        "flink logs": stack.logs(),
+        "submission output": run["job"].client_output,
+        "broker log": broker.node.log.read_text(errors="replace"),
+        "dead letters": json.dumps(run["letters"]),
+        **run["rest"],
+    }
     for secret in (PASSWORD, TOKEN):
         leaked = [name for name, text in places.items() if secret in text]
         assert not leaked, f"a secret appears in {leaked}"

@@ -1,5 +1,6 @@
 """A/B statistics: Welch, SRM and CUPED against scipy/statsmodels, the mSPRT against its
 definition, the verdict logic, and the Monte-Carlo calibration held to its standard errors."""
+
 import json
 import math
 
@@ -11,7 +12,15 @@ from statsmodels.stats.weightstats import CompareMeans, DescrStatsW
 
 from experiment import calibration
 from experiment.analysis import (
-    Moments, always_valid, analyse, cuped, revenue_by_model, sequential_path, srm, summary_lines, welch,
+    Moments,
+    always_valid,
+    analyse,
+    cuped,
+    revenue_by_model,
+    sequential_path,
+    srm,
+    summary_lines,
+    welch,
 )
 from experiment.planner import sample_size
 
@@ -25,10 +34,14 @@ def make_sessions(n, effect, seed, share=0.5, rho=calibration.RHO):
     treated = rng.random(n) < share
     base = calibration.skewed_revenue(rng, (n,))
     pre = rho * base + math.sqrt(1 - rho**2) * calibration.skewed_revenue(rng, (n,))
-    frame = pd.DataFrame({
-        "arm": np.where(treated, "treatment", "control"), "revenue": base + effect * treated,
-        "pre_revenue": pre, "decided_at": np.sort(rng.uniform(0, 3600, n)),
-    })
+    frame = pd.DataFrame(
+        {
+            "arm": np.where(treated, "treatment", "control"),
+            "revenue": base + effect * treated,
+            "pre_revenue": pre,
+            "decided_at": np.sort(rng.uniform(0, 3600, n)),
+        }
+    )
     return frame.sample(frac=1.0, random_state=seed).reset_index(drop=True)
 
 
@@ -42,6 +55,7 @@ def checks():
 
 
 # --- Welch -----------------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("sided, alternative", [(2, "two-sided"), (1, "greater")])
 def test_welch_matches_scipy(sided, alternative):
@@ -76,9 +90,17 @@ def test_welch_on_too_little_data_is_nan_not_an_error():
 
 # --- sample ratio mismatch ---------------------------------------------------------------------
 
-@pytest.mark.parametrize("n_control, n_treatment, share", [
-    (7209, 7209, 0.5), (7100, 7318, 0.5), (6921, 7497, 0.5), (10_080, 4_338, 0.3), (50, 61, 0.6),
-])
+
+@pytest.mark.parametrize(
+    "n_control, n_treatment, share",
+    [
+        (7209, 7209, 0.5),
+        (7100, 7318, 0.5),
+        (6921, 7497, 0.5),
+        (10_080, 4_338, 0.3),
+        (50, 61, 0.6),
+    ],
+)
 def test_srm_matches_scipy_chisquare(n_control, n_treatment, share):
     total = n_control + n_treatment
     ours = srm(n_control, n_treatment, treatment_share=share)
@@ -94,6 +116,7 @@ def test_srm_fires_on_52_48_and_the_threshold_is_configurable():
 
 
 # --- CUPED -------------------------------------------------------------------------------------
+
 
 def test_cuped_is_welch_on_explicitly_adjusted_revenue():
     plan = sample_size(0.05, 0.8, 1.0, 15.0)
@@ -129,11 +152,14 @@ def test_cuped_reduces_variance_and_leaves_the_difference_unbiased():
     assert reduction.mean() == pytest.approx(rho**2, abs=0.01)
 
 
-@pytest.mark.parametrize("change, reason", [
-    (lambda f: f.drop(columns="pre_revenue"), "no 'pre_revenue' column"),
-    (lambda f: f.assign(pre_revenue=5.0), "'pre_revenue' is constant"),
-    (lambda f: f.assign(pre_revenue=f.pre_revenue.where(f.index % 7 > 0)), "missing or non-finite"),
-])
+@pytest.mark.parametrize(
+    "change, reason",
+    [
+        (lambda f: f.drop(columns="pre_revenue"), "no 'pre_revenue' column"),
+        (lambda f: f.assign(pre_revenue=5.0), "'pre_revenue' is constant"),
+        (lambda f: f.assign(pre_revenue=f.pre_revenue.where(f.index % 7 > 0)), "missing or non-finite"),
+    ],
+)
 def test_cuped_skipped_without_a_usable_covariate(change, reason):
     result = analyse(change(make_sessions(PLAN.total, 0.0, seed=5)), PLAN)
     assert not result.cuped.applied and reason in result.cuped.reason
@@ -143,11 +169,18 @@ def test_cuped_skipped_without_a_usable_covariate(change, reason):
 
 # --- always-valid inference ----------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("diff, var, tau", [(0.9, 0.1, 0.7), (2.0, 0.5, 0.3), (-0.4, 0.01, 1.5)])
 def test_msprt_is_the_normal_mixture_likelihood_ratio(diff, var, tau):
     """Lambda = ∫ N(diff; theta, var) / N(diff; 0, var) dN(theta; 0, tau²): numerically."""
-    integrand = lambda theta: (stats.norm.pdf(diff, theta, math.sqrt(var)) / stats.norm.pdf(diff, 0, math.sqrt(var))
-                               * stats.norm.pdf(theta, 0, tau))
+
+    def integrand(theta):
+        return (
+            stats.norm.pdf(diff, theta, math.sqrt(var))
+            / stats.norm.pdf(diff, 0, math.sqrt(var))
+            * stats.norm.pdf(theta, 0, tau)
+        )
+
     mixture = integrate.quad(integrand, -30 * tau, 30 * tau, points=[0, diff], limit=200)[0]
     assert mixture > 1
     assert always_valid(diff, var, tau=tau).p_value == pytest.approx([1 / mixture], rel=1e-7)
@@ -188,14 +221,18 @@ def test_sequential_path_uses_only_the_past_at_each_look():
 
 # --- the verdict -------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("n, effect, share, verdict, decided_by, stopped", [
-    (PLAN.total, 3.0, 0.5, "treatment better", "cuped", False),
-    (PLAN.total, 0.0, 0.5, "not better", "cuped", False),
-    (PLAN.total, -3.0, 0.5, "treatment worse", "cuped", False),
-    (PLAN.total, 3.0, 0.55, "invalid: sample ratio mismatch", "cuped", False),
-    (5000, 3.0, 0.5, "treatment better", "sequential", True),
-    (5000, 0.0, 0.5, "incomplete", "none", False),
-])
+
+@pytest.mark.parametrize(
+    "n, effect, share, verdict, decided_by, stopped",
+    [
+        (PLAN.total, 3.0, 0.5, "treatment better", "cuped", False),
+        (PLAN.total, 0.0, 0.5, "not better", "cuped", False),
+        (PLAN.total, -3.0, 0.5, "treatment worse", "cuped", False),
+        (PLAN.total, 3.0, 0.55, "invalid: sample ratio mismatch", "cuped", False),
+        (5000, 3.0, 0.5, "treatment better", "sequential", True),
+        (5000, 0.0, 0.5, "incomplete", "none", False),
+    ],
+)
 def test_verdict(n, effect, share, verdict, decided_by, stopped):
     result = analyse(make_sessions(n, effect, seed=7, share=share), PLAN)
     assert (result.verdict, result.decided_by, result.stopped_early) == (verdict, decided_by, stopped)
@@ -231,8 +268,16 @@ def test_result_is_json_and_the_summary_reads_well():
     assert data["welch"]["ci_upper"] is None  # one-sided: unbounded above
     assert len(data["sequential"]["path"]) == 50 and data["cuped"]["applied"] is True
     lines = "\n".join(summary_lines(result))
-    for text in ("control", "chi-square p =", "CUPED               theta", "variance -", "always-valid 95% CI",
-                 "one-sided", "the new targeting beats the original", "by at least the 0.70 $ minimum effect"):
+    for text in (
+        "control",
+        "chi-square p =",
+        "CUPED               theta",
+        "variance -",
+        "always-valid 95% CI",
+        "one-sided",
+        "the new targeting beats the original",
+        "by at least the 0.70 $ minimum effect",
+    ):
         assert text in lines
 
 
@@ -242,17 +287,21 @@ def test_analyse_works_on_almost_no_data():
     json.dumps(result.as_dict(), allow_nan=False)
 
 
-@pytest.mark.parametrize("change, message", [
-    (lambda f: f.drop(columns="decided_at"), "missing column"),
-    (lambda f: f.assign(arm=f.arm.replace("treatment", "B")), "sessions.arm"),
-    (lambda f: f.assign(revenue=f.revenue.where(f.index > 0)), "finite revenue"),
-])
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (lambda f: f.drop(columns="decided_at"), "missing column"),
+        (lambda f: f.assign(arm=f.arm.replace("treatment", "B")), "sessions.arm"),
+        (lambda f: f.assign(revenue=f.revenue.where(f.index > 0)), "finite revenue"),
+    ],
+)
 def test_malformed_sessions_raise(change, message):
     with pytest.raises(ValueError, match=message):
         analyse(change(make_sessions(100, 0.0, seed=12)), PLAN)
 
 
 # --- Monte-Carlo calibration (experiment/calibration.py) ------------------------------------------
+
 
 def test_simulated_revenue_is_the_shape_the_plan_assumes():
     rng = np.random.default_rng(13)
@@ -310,15 +359,21 @@ def test_calibration_table_lists_every_check(checks):
 
 def test_revenue_by_model_splits_the_arms_by_the_deciding_version():
     rng = np.random.default_rng(3)
-    frame = pd.DataFrame({
-        "arm": ["control"] * 400 + ["treatment"] * 600,
-        "model": ["base:1"] * 400 + ["new:1"] * 300 + ["new:2"] * 250 + [""] * 50,
-        "decision": rng.integers(0, 2, 1000),
-        "revenue": np.r_[rng.normal(1, 3, 400), rng.normal(2, 3, 300), rng.normal(3, 3, 250), np.zeros(50)],
-    })
+    frame = pd.DataFrame(
+        {
+            "arm": ["control"] * 400 + ["treatment"] * 600,
+            "model": ["base:1"] * 400 + ["new:1"] * 300 + ["new:2"] * 250 + [""] * 50,
+            "decision": rng.integers(0, 2, 1000),
+            "revenue": np.r_[rng.normal(1, 3, 400), rng.normal(2, 3, 300), rng.normal(3, 3, 250), np.zeros(50)],
+        }
+    )
     rows = {(r["arm"], r["model"]): r for r in revenue_by_model(frame, alpha=0.1)}
-    assert set(rows) == {("control", "base:1"), ("treatment", "new:1"), ("treatment", "new:2"),
-                         ("treatment", "missing")}
+    assert set(rows) == {
+        ("control", "base:1"),
+        ("treatment", "new:1"),
+        ("treatment", "new:2"),
+        ("treatment", "missing"),
+    }
     group = frame[frame.model == "new:2"]
     r = rows[("treatment", "new:2")]
     low, high = stats.norm.interval(0.9, group.revenue.mean(), group.revenue.std(ddof=1) / math.sqrt(250))

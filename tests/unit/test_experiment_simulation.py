@@ -1,4 +1,5 @@
 """The local A/B platform's simulation parts: assignment, arrivals, response, settings."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -9,8 +10,8 @@ from experiment.assignment import CONTROL, TREATMENT, arm_of, bucket
 from experiment.config import load_experiment
 from experiment.response import ResponseModel, draw_outcomes, revenue, true_effect
 from job.config import ConfigError
-from job.local.traffic import DEMOGRAPHIC, HISTORIC, customers
 from job.records import Demographic, Historic, parse_demographic, parse_historic
+from local.traffic import DEMOGRAPHIC, HISTORIC, customers
 
 
 def test_assignment_is_a_deterministic_split_at_the_configured_share():
@@ -80,15 +81,19 @@ def test_schedule_reorders_duplicates_and_drops_halves_and_payloads_parse_back()
         if s.message.side == DEMOGRAPHIC:
             parsed = parse_demographic(s.message.payload, 65536)
             assert isinstance(parsed, Demographic) and (parsed.age, parsed.man, parsed.woman) == (
-                c["age"], c["man"], c["woman"])
+                c["age"],
+                c["man"],
+                c["woman"],
+            )
         else:
             parsed = parse_historic(s.message.payload, 65536)
             assert isinstance(parsed, Historic)
             assert all(value == c[name] for name, value in parsed.features().items())
 
 
-RESPONSE = ResponseModel(traditional_mean=10, customer_sd=8, session_sd=12, pre_sessions=4,
-                         gain_if_buy=15, loss_if_not=2.5)
+RESPONSE = ResponseModel(
+    traditional_mean=10, customer_sd=8, session_sd=12, pre_sessions=4, gain_if_buy=15, loss_if_not=2.5
+)
 
 
 def test_response_model_moments_and_the_covariate_correlation():
@@ -115,10 +120,12 @@ def test_experiment_settings_load_and_name_the_bad_key(tmp_path):
     assert (cfg.design.alpha, cfg.design.power, cfg.design.mde, cfg.design.sd) == (0.05, 0.8, 0.7, 15.0)
     assert cfg.response.gain_if_buy == 15.0
     assert load_experiment(environ={"SILOCOMPRO_EXPERIMENT__PLATFORM__RATE": "40"}).platform.rate == 40
-    for override, message in [({"design.treatment_share": "1"}, "design.treatment_share"),
-                              ({"design.sided": "3"}, "design.sided"),
-                              ({"enrichment.historic.p99_ms": "5"}, "enrichment.historic"),
-                              ({"platform.sessions": "1"}, "platform.sessions"),
-                              ({"response.pre_sessions": "0"}, "response.pre_sessions")]:
+    for override, message in [
+        ({"design.treatment_share": "1"}, "design.treatment_share"),
+        ({"design.sided": "3"}, "design.sided"),
+        ({"enrichment.historic.p99_ms": "5"}, "enrichment.historic"),
+        ({"platform.sessions": "1"}, "platform.sessions"),
+        ({"response.pre_sessions": "0"}, "response.pre_sessions"),
+    ]:
         with pytest.raises(ConfigError, match=message):
             load_experiment(overrides=override, environ={})

@@ -1,11 +1,13 @@
 """The model lifecycle's pure parts: control messages, the registry's rules, routing."""
+
 from __future__ import annotations
 
 import json
 import math
 
 import pytest
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 
 from job import control, registry
 from job.control import ControlError, ModelEntry
@@ -29,27 +31,34 @@ def shares(reg: Registry) -> dict[str, float]:
 
 # --- control messages -------------------------------------------------------------------
 
+
 def test_messages_round_trip_through_the_wire():
-    for message in (activate(entry(), 0.25), control.shadow("s", 2, entry(version="2", sha=SHA_B)),
-                    control.retire("r", 3, "model", "1")):
+    for message in (
+        activate(entry(), 0.25),
+        control.shadow("s", 2, entry(version="2", sha=SHA_B)),
+        control.retire("r", 3, "model", "1"),
+    ):
         assert control.parse(control.encode(message)) == message
 
 
-@pytest.mark.parametrize("edit, error", [
-    (lambda b: b.update(schema=2), "schema 2 is not supported"),
-    (lambda b: b.update(action="delete"), "action 'delete'"),
-    (lambda b: b.update(share=0), "share 0"),
-    (lambda b: b.update(share=1.5), "share 1.5"),
-    (lambda b: b.update(share=True), "share True"),
-    (lambda b: b.update(share=math.nan), "share nan"),
-    (lambda b: b.pop("share"), "share None"),
-    (lambda b: b.update(threshold=-0.1), "threshold -0.1"),
-    (lambda b: b.update(sha256="ABC"), "sha256 'ABC'"),
-    (lambda b: b.pop("location"), "location: expected a non-empty string"),
-    (lambda b: b.update(name="a b"), "name 'a b'"),
-    (lambda b: b.update(version=""), "version: expected a non-empty string"),
-    (lambda b: b.update(issued_at_ms="now"), "issued_at_ms"),
-])
+@pytest.mark.parametrize(
+    "edit, error",
+    [
+        (lambda b: b.update(schema=2), "schema 2 is not supported"),
+        (lambda b: b.update(action="delete"), "action 'delete'"),
+        (lambda b: b.update(share=0), "share 0"),
+        (lambda b: b.update(share=1.5), "share 1.5"),
+        (lambda b: b.update(share=True), "share True"),
+        (lambda b: b.update(share=math.nan), "share nan"),
+        (lambda b: b.pop("share"), "share None"),
+        (lambda b: b.update(threshold=-0.1), "threshold -0.1"),
+        (lambda b: b.update(sha256="ABC"), "sha256 'ABC'"),
+        (lambda b: b.pop("location"), "location: expected a non-empty string"),
+        (lambda b: b.update(name="a b"), "name 'a b'"),
+        (lambda b: b.update(version=""), "version: expected a non-empty string"),
+        (lambda b: b.update(issued_at_ms="now"), "issued_at_ms"),
+    ],
+)
 def test_invalid_messages_are_refused_with_the_field_named(edit, error):
     body = json.loads(control.encode(activate(entry(), 0.5)))
     edit(body)
@@ -67,6 +76,7 @@ def test_any_bytes_parse_or_raise_control_error(payload):
 
 # --- the registry -----------------------------------------------------------------------
 
+
 def test_a_full_swap_replaces_the_serving_version():
     reg = registry.apply(registry.initial(entry()), activate(entry(version="2", sha=SHA_B)))
     assert shares(reg) == {"model:2": 1.0}
@@ -81,8 +91,9 @@ def test_a_new_name_takes_its_share_from_the_others_proportionally():
     assert math.isclose(sum(shares(reg).values()), 1.0)
     # a new version of a serving name swaps in at its own share
     reg = registry.apply(reg, activate(entry("challenger", "2", sha="d" * 64), 0.5))
-    assert shares(reg) == pytest.approx({"model:1": 0.5 * 0.35 / 0.85, "third:1": 0.5 * 0.5 / 0.85,
-                                         "challenger:2": 0.5})
+    assert shares(reg) == pytest.approx(
+        {"model:1": 0.5 * 0.35 / 0.85, "third:1": 0.5 * 0.5 / 0.85, "challenger:2": 0.5}
+    )
 
 
 def test_retiring_rescales_the_rest_and_never_the_last_model():
@@ -124,12 +135,20 @@ def test_a_refused_message_leaves_the_registry_untouched_and_json_round_trips():
         registry.apply(reg, activate(entry(sha=SHA_C)))
     assert reg.to_json() == before
     assert Registry.from_json(before) == reg and reg.last_message_id == "x"
-    assert reg.summary()["serving"][0] == {"model": "challenger:1", "sha256": SHA_B, "share": 0.3,
-                                           "location": f"/models/{SHA_B}.pmml", "threshold": 0.2}
+    assert reg.summary()["serving"][0] == {
+        "model": "challenger:1",
+        "sha256": SHA_B,
+        "share": 0.3,
+        "location": f"/models/{SHA_B}.pmml",
+        "threshold": 0.2,
+    }
 
 
-@given(st.lists(st.tuples(st.sampled_from(["a", "b", "c"]), st.sampled_from(["1", "2"]),
-                          st.floats(0.01, 1.0)), max_size=12))
+@given(
+    st.lists(
+        st.tuples(st.sampled_from(["a", "b", "c"]), st.sampled_from(["1", "2"]), st.floats(0.01, 1.0)), max_size=12
+    )
+)
 def test_shares_always_sum_to_one_over_one_version_per_name(pushes):
     reg = registry.initial(entry())
     for name, version, share in pushes:
@@ -140,6 +159,7 @@ def test_shares_always_sum_to_one_over_one_version_per_name(pushes):
 
 
 # --- routing ----------------------------------------------------------------------------
+
 
 def test_routing_follows_the_shares_within_sampling_error():
     serving = (("a:1", 0.3), ("b:1", 0.7))

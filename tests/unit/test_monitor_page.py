@@ -1,28 +1,33 @@
 """make monitor's page: drawn from window records as the job writes them."""
+
 import json
 
 import numpy as np
 
-from job.local.monitor_page import main, moved, render
 from job.monitoring.drift import Thresholds
 from job.monitoring.profile import Sample, reference_profile, write_profile
 from job.monitoring.windows import ModelWindows, WindowSpec
+from local.monitor_page import main, moved, render
 
 THRESHOLDS = Thresholds(min_sessions=100)
 
 
 def records(shift_from: int):
     rng = np.random.default_rng(3)
-    reference = reference_profile({"age": rng.normal(40, 10, 4_000).tolist(),
-                                   "cat0": (rng.random(4_000) < 0.3).astype(int).tolist()},
-                                  rng.beta(2, 12, 4_000).tolist(), threshold=0.2, pmml_sha256="sha")
+    reference = reference_profile(
+        {"age": rng.normal(40, 10, 4_000).tolist(), "cat0": (rng.random(4_000) < 0.3).astype(int).tolist()},
+        rng.beta(2, 12, 4_000).tolist(),
+        threshold=0.2,
+        pmml_sha256="sha",
+    )
     windows = ModelWindows("m:1", reference, WindowSpec(sessions=500, period_ms=None), THRESHOLDS, True)
     found = []
     for i in range(2_000):
         age = rng.normal(40 + (8 if i >= shift_from else 0), 10)
         score = float(rng.beta(2, 12))
-        found += windows.add(Sample("m:1", 60_000 * i, float(age), None, None, int(rng.random() < 0.3), score,
-                                    int(score >= 0.2)))
+        found += windows.add(
+            Sample("m:1", 60_000 * i, float(age), None, None, int(rng.random() < 0.3), score, int(score >= 0.2))
+        )
     return reference, found
 
 
@@ -46,14 +51,27 @@ def test_the_command_reads_a_file_of_records(tmp_path, fixture_model):
     write_profile(reference, profile)
     lines = tmp_path / "records.jsonl"
     lines.write_text("".join(json.dumps(r) + "\n" for r in found))
-    assert main(["--records", str(lines), "--out", str(tmp_path / "page"), "--set", f"model.pmml={pmml}",
-                 "--set", f"monitoring.profile={profile}"]) == 0
+    assert (
+        main(
+            [
+                "--records",
+                str(lines),
+                "--out",
+                str(tmp_path / "page"),
+                "--set",
+                f"model.pmml={pmml}",
+                "--set",
+                f"monitoring.profile={profile}",
+            ]
+        )
+        == 0
+    )
     assert (tmp_path / "page" / "index.html").is_file()
     assert main(["--records", str(lines), "--set", f"model.pmml={pmml}"]) == 2  # the fixture has no profile
 
 
 def test_the_threshold_line_sits_inside_its_bin():
-    from job.local.monitor_page import bin_position
+    from local.monitor_page import bin_position
 
     assert abs(bin_position((0.1, 0.2, 0.3), 0.15) - 1.0) < 1e-9  # halfway through bin 1, whose bar is centred at 1
     assert bin_position((0.1, 0.2, 0.3), 0.05) == -0.5 and bin_position((0.1, 0.2, 0.3), 0.9) == 2.5

@@ -1,27 +1,49 @@
 """Live monitoring statistics (job/monitoring): the issue's properties on streams drawn
 like the training data, and the arithmetic they rest on.
 
-The training population is ``training.synthetic.population``: its flag rates are fixed
+The training population is ``contract.population.population``: its flag rates are fixed
 by the seed, so a larger population with the same seed is further customers drawn like
 the first; windows are drawn from it without the reference's own rows.
 """
+
 import json
 import math
 
 import numpy as np
 import pytest
 
-from job.monitoring.drift import (ALERT, INSUFFICIENT, OK, WARN, Thresholds, chi_square_homogeneity,
-                                  chi_square_sf, compare, psi)
-from job.monitoring.profile import (FLAG, NUMERIC, Histogram, LiveCounts, Profile, ProfileError, Sample,
-                                    read_profile, reference_profile, write_profile)
+from contract.population import population
+from contract.schema import FEATURES, PRODUCT_BITS, PRODUCT_FIELDS
+from job.monitoring.drift import (
+    ALERT,
+    INSUFFICIENT,
+    OK,
+    WARN,
+    Thresholds,
+    chi_square_homogeneity,
+    chi_square_sf,
+    compare,
+    psi,
+)
+from job.monitoring.profile import (
+    FLAG,
+    NUMERIC,
+    Histogram,
+    LiveCounts,
+    Profile,
+    ProfileError,
+    Sample,
+    read_profile,
+    reference_profile,
+    write_profile,
+)
 from job.monitoring.windows import SESSIONS, TIME, ModelWindows, Monitors, WindowSpec
-from job.schema import FEATURES, PRODUCT_BITS, PRODUCT_FIELDS
-from training.synthetic import population
 
 SEED = 11
 REFERENCE_ROWS = 50_000
-DEFAULT = WindowSpec()  # the default window (5,000 sessions): the smallest in which the rarest flag doubling always alerted
+DEFAULT = (
+    WindowSpec()
+)  # the default window (5,000 sessions): the smallest in which the rarest flag doubling always alerted
 THRESHOLDS = Thresholds()
 
 
@@ -47,8 +69,11 @@ def live_counts(reference: Profile, window) -> LiveCounts:
         values = window[name].to_numpy(dtype=float)
         present = values[~np.isnan(values)]
         histogram.missing = int(len(values) - len(present))
-        bins = (np.searchsorted(histogram.edges, present, side="right") if histogram.kind == NUMERIC
-                else (present > 0).astype(int))
+        bins = (
+            np.searchsorted(histogram.edges, present, side="right")
+            if histogram.kind == NUMERIC
+            else (present > 0).astype(int)
+        )
         histogram.counts = np.bincount(bins, minlength=histogram.bins).tolist()
     return counts
 
@@ -146,7 +171,9 @@ def test_the_job_counts_samples_like_the_columns(frames, reference):
     expected = live_counts(reference, window)
     for name in FEATURES:
         assert (counts.fields[name].counts, counts.fields[name].missing) == (
-            expected.fields[name].counts, expected.fields[name].missing), name
+            expected.fields[name].counts,
+            expected.fields[name].missing,
+        ), name
     assert counts.fields["cat3"].missing == 30 and counts.fields["age"].missing == 20
 
 
@@ -172,8 +199,7 @@ def test_chi_square_p_values():
 def test_the_score_is_compared_with_its_shown_share():
     rng = np.random.default_rng(5)
     training_scores = rng.beta(2, 12, size=20_000)
-    reference = reference_profile({"age": rng.normal(40, 10, 20_000).tolist()}, training_scores.tolist(),
-                                  threshold=0.2)
+    reference = reference_profile({"age": rng.normal(40, 10, 20_000).tolist()}, training_scores.tolist(), threshold=0.2)
     for scores, status in ((rng.beta(2, 12, size=5_000), OK), (rng.beta(3, 10, size=5_000), ALERT)):
         counts = LiveCounts(reference)
         for s in scores:
@@ -236,8 +262,12 @@ def test_settings_are_checked():
 
 def test_a_model_swap_starts_a_new_profile_for_the_new_model_id():
     rng = np.random.default_rng(8)
-    reference = reference_profile({"age": rng.normal(40, 10, 5_000).tolist()}, rng.beta(2, 12, 5_000).tolist(),
-                                  threshold=0.2, pmml_sha256="old-sha")
+    reference = reference_profile(
+        {"age": rng.normal(40, 10, 5_000).tolist()},
+        rng.beta(2, 12, 5_000).tolist(),
+        threshold=0.2,
+        pmml_sha256="old-sha",
+    )
     monitors = Monitors(reference, WindowSpec(sessions=None, period_ms=60_000), THRESHOLDS, reference_model="old")
     for i in range(1_500):
         assert monitors.add(Sample("old", i, float(rng.normal(40, 10)), 1, 0, 0, 0.1, 0)) == []

@@ -1,11 +1,12 @@
 """Decisions, features and the messages the job writes."""
+
 import base64
 import json
 
+from contract.schema import FEATURES, feature_row
 from job import messages
 from job.decision import decide
 from job.records import Rejection
-from job.schema import FEATURES, feature_row
 
 
 def test_decision_threshold_and_fallback():

@@ -1,20 +1,21 @@
 """Parsing: the specification's examples verbatim, both encodings, and every rejection."""
+
 import json
 import pickle
 
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from contract.schema import PRODUCT_FIELDS
 from job.records import REASONS, Demographic, Historic, Rejection, parse_demographic, parse_historic
-from job.local.traffic import malformed_messages
-from job.schema import PRODUCT_FIELDS
+from local.traffic import malformed_messages
 
 LIMIT = 65536
 
 SPEC_DEMOGRAPHIC = b"{'uuid': 404180, 'age': 41, 'man': 1, 'woman': 0}"
 # The specification's historic example, with its "..." elided and its repeated cat91 kept.
-SPEC_HISTORIC = (b"{'uuid': 404180, 'products': {'cat17': 0, 'cat74': 0, 'cat16': 1, 'u4': 0, "
-                 b"'cat91': 1, 'cat91': 0}}")
+SPEC_HISTORIC = b"{'uuid': 404180, 'products': {'cat17': 0, 'cat74': 0, 'cat16': 1, 'u4': 0, 'cat91': 1, 'cat91': 0}}"
 
 
 def test_specification_demographic_example():
@@ -61,31 +62,34 @@ def test_numeric_string_uuid_and_float_flags_are_accepted():
 D, H = parse_demographic, parse_historic
 
 
-@pytest.mark.parametrize("parse, payload, reason", [
-    (D, b'{"uuid": 1, "age": ', "malformed"),
-    (D, b"", "empty"),
-    (D, b"\xff\xfe", "not_utf8"),
-    (D, b"[" * 5000, "too_deep"),
-    (D, b"[1, 2]", "not_an_object"),
-    (D, b'{"age": 41, "man": 1, "woman": 0}', "missing_field"),
-    (D, b'{"uuid": null, "age": 41, "man": 1, "woman": 0}', "missing_field"),
-    (D, b'{"uuid": true, "age": 41, "man": 1, "woman": 0}', "wrong_type"),
-    (D, b'{"uuid": -5, "age": 41, "man": 1, "woman": 0}', "out_of_range"),
-    (D, b'{"uuid": 1, "age": "41", "man": 1, "woman": 0}', "wrong_type"),
-    (D, b'{"uuid": 1, "age": 300, "man": 1, "woman": 0}', "out_of_range"),
-    (D, b'{"uuid": 1, "age": NaN, "man": 1, "woman": 0}', "wrong_type"),
-    (D, b'{"uuid": 1, "age": Infinity, "man": 1, "woman": 0}', "wrong_type"),
-    (D, b'{"uuid": 1, "age": 41, "man": 1, "woman": 1}', "out_of_range"),
-    (D, b'{"uuid": 1, "age": 41, "man": 2, "woman": 0}', "out_of_range"),
-    (D, b'{"uuid": 1, "uuid": 2, "age": 41, "man": 1, "woman": 0}', "conflicting_duplicate"),
-    (D, b"__import__('os').system('true')", "malformed"),
-    (D, b"{**{'uuid': 1}}", "malformed"),
-    (H, b'{"uuid": 1, "products": [1, 2]}', "wrong_type"),
-    (H, b'{"uuid": 1, "products": {"cat1": 7}}', "out_of_range"),
-    (H, b'{"uuid": 1, "products": {"cat1": "1"}}', "wrong_type"),
-    (H, b'{"uuid": 1}', "missing_field"),
-    (H, b"{'uuid': 1, 'products': {1: 1}}", "wrong_type"),
-])
+@pytest.mark.parametrize(
+    "parse, payload, reason",
+    [
+        (D, b'{"uuid": 1, "age": ', "malformed"),
+        (D, b"", "empty"),
+        (D, b"\xff\xfe", "not_utf8"),
+        (D, b"[" * 5000, "too_deep"),
+        (D, b"[1, 2]", "not_an_object"),
+        (D, b'{"age": 41, "man": 1, "woman": 0}', "missing_field"),
+        (D, b'{"uuid": null, "age": 41, "man": 1, "woman": 0}', "missing_field"),
+        (D, b'{"uuid": true, "age": 41, "man": 1, "woman": 0}', "wrong_type"),
+        (D, b'{"uuid": -5, "age": 41, "man": 1, "woman": 0}', "out_of_range"),
+        (D, b'{"uuid": 1, "age": "41", "man": 1, "woman": 0}', "wrong_type"),
+        (D, b'{"uuid": 1, "age": 300, "man": 1, "woman": 0}', "out_of_range"),
+        (D, b'{"uuid": 1, "age": NaN, "man": 1, "woman": 0}', "wrong_type"),
+        (D, b'{"uuid": 1, "age": Infinity, "man": 1, "woman": 0}', "wrong_type"),
+        (D, b'{"uuid": 1, "age": 41, "man": 1, "woman": 1}', "out_of_range"),
+        (D, b'{"uuid": 1, "age": 41, "man": 2, "woman": 0}', "out_of_range"),
+        (D, b'{"uuid": 1, "uuid": 2, "age": 41, "man": 1, "woman": 0}', "conflicting_duplicate"),
+        (D, b"__import__('os').system('true')", "malformed"),
+        (D, b"{**{'uuid': 1}}", "malformed"),
+        (H, b'{"uuid": 1, "products": [1, 2]}', "wrong_type"),
+        (H, b'{"uuid": 1, "products": {"cat1": 7}}', "out_of_range"),
+        (H, b'{"uuid": 1, "products": {"cat1": "1"}}', "wrong_type"),
+        (H, b'{"uuid": 1}', "missing_field"),
+        (H, b"{'uuid': 1, 'products': {1: 1}}", "wrong_type"),
+    ],
+)
 def test_rejections_carry_a_reason(parse, payload, reason):
     result = parse(payload, LIMIT)
     assert isinstance(result, Rejection) and result.reason == reason, result
@@ -132,13 +136,15 @@ def test_arbitrary_json_objects_are_records_or_rejections(obj):
 uuids = st.integers(0, 2**63 - 1)
 sexes = st.sampled_from([(1, 0), (0, 1), (0, 0)])
 ages = st.integers(0, 120) | st.floats(0, 120, allow_nan=False)
-flag_pairs = st.lists(st.tuples(st.sampled_from(["cat0", "cat17", "cat98", "u0", "u9", "cat99", "x"]),
-                                st.integers(0, 1)), max_size=12)
+flag_pairs = st.lists(
+    st.tuples(st.sampled_from(["cat0", "cat17", "cat98", "u0", "u9", "cat99", "x"]), st.integers(0, 1)), max_size=12
+)
 styles = st.sampled_from(["json", "literal"])
 
 
 def encode(pairs, style: str, spacing: str = " ") -> bytes:
     """An object written by hand from (key, value) pairs, so keys may repeat."""
+
     def value(v):
         if isinstance(v, list):
             return "{" + f",{spacing}".join(f"{key(k)}:{spacing}{value(x)}" for k, x in v) + "}"
@@ -169,13 +175,15 @@ def test_any_valid_historic_applies_any_purchase_wins(uuid, flags, style):
     assert record == Historic.of(uuid, expected)
 
 
-BROKEN_FIELD = st.sampled_from([
-    (None, "missing_field"),           # the field left out
-    ("null", "missing_field"),
-    ("bad-type", "wrong_type"),        # a string, list or object where a number belongs
-    ("NaN", "wrong_type"),
-    ("out-of-range", "out_of_range"),
-])
+BROKEN_FIELD = st.sampled_from(
+    [
+        (None, "missing_field"),  # the field left out
+        ("null", "missing_field"),
+        ("bad-type", "wrong_type"),  # a string, list or object where a number belongs
+        ("NaN", "wrong_type"),
+        ("out-of-range", "out_of_range"),
+    ]
+)
 ODD_VALUES = {"uuid": [-1, 2**63], "age": [-1, 120.5, 10**6], "man": [2, -1, 0.5], "woman": [3, 0.25]}
 
 
@@ -188,9 +196,12 @@ def test_one_broken_demographic_field_gets_the_documented_reason(field, broken, 
         del fields[field]
         text = json.dumps(fields)
     else:
-        replacement = {"null": "null", "NaN": "NaN",
-                       "bad-type": data.draw(st.sampled_from(['"x"', "[1]", '{"a": 1}'])),
-                       "out-of-range": json.dumps(data.draw(st.sampled_from(ODD_VALUES[field])))}[how]
+        replacement = {
+            "null": "null",
+            "NaN": "NaN",
+            "bad-type": data.draw(st.sampled_from(['"x"', "[1]", '{"a": 1}'])),
+            "out-of-range": json.dumps(data.draw(st.sampled_from(ODD_VALUES[field]))),
+        }[how]
         text = json.dumps(fields).replace(f'"{field}": {json.dumps(fields[field])}', f'"{field}": {replacement}')
     result = parse_demographic(text.encode(), LIMIT)
     assert isinstance(result, Rejection) and result.reason == reason, (text, result)

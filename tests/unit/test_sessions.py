@@ -1,12 +1,24 @@
 """The join state machine in event time: both orders, the timeout between the halves'
 timestamps, replacement, late halves, the deadline timer and the valve."""
+
 from dataclasses import replace
 
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 
 from job.records import Demographic, Historic
 from job.sessions import (
-    DECIDED, JOINED, LATE, NO_WATERMARK, REPLACED, STARTED, TIMED_OUT, VALVE, Clock, Rules, Session,
+    DECIDED,
+    JOINED,
+    LATE,
+    NO_WATERMARK,
+    REPLACED,
+    STARTED,
+    TIMED_OUT,
+    VALVE,
+    Clock,
+    Rules,
+    Session,
 )
 
 RULES = Rules(timeout_ms=3000, valve_ms=10_000)
@@ -132,7 +144,8 @@ def test_a_stale_or_needless_valve_does_nothing():
 
 # Property: whatever order halves (with any timestamps), repeats, the deadline and the valve
 # come in, a session is decided at most once, from the latest half of each side known at that
-# moment (or from a half written more than the timeout before the first, alone); joined exactly when both sides arrived within the timeout of the first half's timestamp;
+# moment (or from a half written more than the timeout before the first, alone); joined
+# exactly when both sides arrived within the timeout of the first half's timestamp;
 # and once a deadline or a stalled valve has fired, it has been decided.
 
 arrivals = st.lists(st.tuples(st.sampled_from(["demo", "hist"]), st.integers(0, 8_000)), min_size=1, max_size=10)
@@ -150,8 +163,9 @@ def test_a_session_is_decided_once_from_the_latest_halves(halves, fired, data):
             step = RULES.on_deadline(state, 5, state.started_ms + RULES.timeout_ms)
         elif event in ("valve moved", "valve still"):
             watermark, received = state.valve_mark
-            step = RULES.on_valve(state, 5, Clock(state.valve_due_ms, watermark, state.valve_due_ms,
-                                                  received + (event == "valve moved")))
+            step = RULES.on_valve(
+                state, 5, Clock(state.valve_due_ms, watermark, state.valve_due_ms, received + (event == "valve moved"))
+            )
         else:
             side, timestamp = event
             half = Demographic(5, float(i), 1, 0) if side == "demo" else Historic.of(5, {"cat1": i % 2})
@@ -173,7 +187,8 @@ def test_a_session_is_decided_once_from_the_latest_halves(halves, fired, data):
         (decision,) = emitted
         joined = len(known) == 2
         assert decision.timed_out == (not joined)
-        assert (decision.demographic, decision.historic) == tuple(known[s][0] if s in known else None
-                                                                 for s in ("demo", "hist"))
+        assert (decision.demographic, decision.historic) == tuple(
+            known[s][0] if s in known else None for s in ("demo", "hist")
+        )
         if joined:
             assert all(abs(timestamp - halves[0][1]) <= RULES.timeout_ms for _, timestamp in known.values())

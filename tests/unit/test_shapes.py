@@ -1,18 +1,21 @@
 """The fast path (job/shapes.py) against the general parser: the same record or the same
 rejection for specification-shaped messages, their variations and their mutations."""
+
 import json
 
-from hypothesis import example, given, settings, strategies as st
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
 
+from contract.schema import PRODUCT_FIELDS
 from job import shapes
 from job.records import general_demographic, general_historic, parse_demographic, parse_historic
-from job.schema import PRODUCT_FIELDS
-from tests.reliability.corpus import LIMIT, corpus, parse
+from tests.support.corpus import LIMIT, corpus, parse
 
 # The spellings a fast path must tell apart: both quote styles, JSON's and Python's
 # constants, floats, out-of-range numbers, keys that are not features, other spacing.
-ODD_FLAGS = st.sampled_from(["True", "False", "true", "false", "1.0", "0.0", "2", "-1", "01", "'1'", '"1"', "None",
-                             "null", "NaN", "1e0", "+1"])
+ODD_FLAGS = st.sampled_from(
+    ["True", "False", "true", "false", "1.0", "0.0", "2", "-1", "01", "'1'", '"1"', "None", "null", "NaN", "1e0", "+1"]
+)
 ODD_KEYS = st.sampled_from(["cat99", "x", "", "cat 1", "uuid", "products", "CAT1"])
 QUOTES = st.sampled_from(['"', "'"])
 SEPARATORS, ODD_SEPARATORS = st.sampled_from([", ", ","]), st.sampled_from([" , ", ",\n", ",  ", "\t,", ",,", " ,"])
@@ -59,15 +62,23 @@ def spec_shaped_demographic(draw) -> bytes:
     def either(common, rare):
         return draw(rare if odd and draw(st.integers(0, 2)) == 0 else common)
 
-    values = {"uuid": either(UUIDS, ODD_UUIDS),
-              "age": either(st.sampled_from(["41", "0", "120", "41.5", "300"]), st.sampled_from(["1e2", "41.", "-1"])),
-              "man": either(st.sampled_from(["0", "1"]), ODD_FLAGS), "woman": either(st.sampled_from(["0", "1"]), ODD_FLAGS)}
+    values = {
+        "uuid": either(UUIDS, ODD_UUIDS),
+        "age": either(st.sampled_from(["41", "0", "120", "41.5", "300"]), st.sampled_from(["1e2", "41.", "-1"])),
+        "man": either(st.sampled_from(["0", "1"]), ODD_FLAGS),
+        "woman": either(st.sampled_from(["0", "1"]), ODD_FLAGS),
+    }
     extra = draw(st.lists(st.sampled_from(["uuid", "age", "x"]), max_size=1)) if odd else []
     keys = draw(st.permutations(list(values) + extra))
     colon, separator = either(COLONS, ODD_COLONS), either(SEPARATORS, ODD_SEPARATORS)
     quote = draw(QUOTES)
-    return (either(st.just(""), OUTER) + "{" + separator.join(f"{quote}{k}{quote}{colon}{values.get(k, '1')}"
-                                                               for k in keys) + "}" + either(st.just(""), OUTER)).encode()
+    return (
+        either(st.just(""), OUTER)
+        + "{"
+        + separator.join(f"{quote}{k}{quote}{colon}{values.get(k, '1')}" for k in keys)
+        + "}"
+        + either(st.just(""), OUTER)
+    ).encode()
 
 
 @st.composite
@@ -120,8 +131,16 @@ def test_the_specification_shapes_take_the_fast_path():
     assert shapes.historic(strict) == shapes.historic(literal) == (12, parse_historic(strict, LIMIT).products)
     assert shapes.historic(b"{'uuid': 1, 'products': {'cat1': 1, 'cat1': 0, \"cat1\":0}}")[1] == 1 << 1
     assert shapes.demographic(b"{'woman': 0, 'uuid': 404180, 'age': 41.5, 'man': 1}") == {
-        "uuid": 404180, "age": 41.5, "man": 1, "woman": 0}
-    for other in (b"{'uuid': 1, 'products': {'cat1': True}}", b"{'uuid': 1, 'products': {'cat99': 1}}",
-                  b"{'uuid': 1, 'products': {'cat1': 1,}}", b"{'uuid': 1, 'uuid': 1, 'products': {}}",
-                  b'{"uuid": 1, "age": 4, "man": 1, "woman": 0, "x": 1}'):
+        "uuid": 404180,
+        "age": 41.5,
+        "man": 1,
+        "woman": 0,
+    }
+    for other in (
+        b"{'uuid': 1, 'products': {'cat1': True}}",
+        b"{'uuid': 1, 'products': {'cat99': 1}}",
+        b"{'uuid': 1, 'products': {'cat1': 1,}}",
+        b"{'uuid': 1, 'uuid': 1, 'products': {}}",
+        b'{"uuid": 1, "age": 4, "man": 1, "woman": 0, "x": 1}',
+    ):
         assert shapes.historic(other) is None and shapes.demographic(other) is None

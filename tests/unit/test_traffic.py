@@ -1,13 +1,14 @@
 """The traffic plan: a live session's halves travel together; histories in the
 specification's shape (and the sparse profile's)."""
+
 import json
 import re
 from collections import Counter
 
+from contract.schema import PRODUCT_FIELDS
 from job import shapes
-from job.local.traffic import DEMOGRAPHIC, HISTORIC, SPARSE, SPECIFICATION, customers, plan_sessions
 from job.records import parse_historic
-from job.schema import PRODUCT_FIELDS
+from local.traffic import DEMOGRAPHIC, HISTORIC, SPARSE, SPECIFICATION, customers, plan_sessions
 
 
 def positions(plan) -> dict[int, list[int]]:

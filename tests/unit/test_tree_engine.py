@@ -1,4 +1,5 @@
 """The compiled engine against pypmml, the reference: the real models, random trees, refusals."""
+
 import hashlib
 import itertools
 import math
@@ -10,13 +11,14 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from job.model import (
-    PARITY_TOLERANCE, ModelError, ModelSpec, PypmmlScorer, load_spec, open_scorer, sample_rows, split_values,
-    verification,
-)
 import job.tree_engine
+from job.engines import open_scorer
+from job.model import ModelSpec, load_spec
+from job.parity import PARITY_TOLERANCE, sample_rows
+from job.pmml import ModelError, split_values, verification
+from job.pypmml_engine import PypmmlScorer
 from job.tree_engine import TreeEnsemble, _Buckets, _check_partition, _outcomes, parse
-from tests.conftest import FIXTURES
+from tests.support.fixtures import FIXTURES
 
 REPO = Path(__file__).resolve().parents[2]
 MODELS = {
@@ -88,8 +90,13 @@ def field_values(splits):
 def test_random_records_match_pypmml(engines, data):
     spec, compiled, reference = engines
     splits = split_values(spec.pmml_text)
-    rows = data.draw(st.lists(st.fixed_dictionaries(
-        {name: field_values(splits.get(name, [])) for name in compiled.ensemble.fields}), min_size=1, max_size=30))
+    rows = data.draw(
+        st.lists(
+            st.fixed_dictionaries({name: field_values(splits.get(name, [])) for name in compiled.ensemble.fields}),
+            min_size=1,
+            max_size=30,
+        )
+    )
     assert_parity(compiled, reference, rows)
 
 
@@ -109,8 +116,14 @@ def test_missing_as_none_nan_or_absent_scores_the_same(engines):
     spec, compiled, reference = engines
     fields = compiled.ensemble.fields
     base = sample_rows(1, seed=5, splits={})[0]
-    rows = [{}, dict.fromkeys(fields), dict.fromkeys(fields, math.nan),
-            {**base, fields[0]: None}, {**base, fields[0]: math.nan}, {k: v for k, v in base.items() if k != fields[0]}]
+    rows = [
+        {},
+        dict.fromkeys(fields),
+        dict.fromkeys(fields, math.nan),
+        {**base, fields[0]: None},
+        {**base, fields[0]: math.nan},
+        {k: v for k, v in base.items() if k != fields[0]},
+    ]
     scores = compiled.score_batch(rows)
     assert len(set(scores[:3].tolist())) == 1 and len(set(scores[3:].tolist())) == 1
     assert np.array_equal(scores, [compiled.score(row) for row in rows])
@@ -127,7 +140,9 @@ def pmml(trees: str, rescale: str = 'rescaleConstant="-0.25"') -> str:
     """A binary xgboost-style ensemble over FIELDS, as sklearn2pmml lays it out."""
     fields = "".join(
         f'<DataField name="{name}" optype="continuous" dataType="float"><Value value="NaN" property="missing"/>'
-        f"</DataField>" for name in FIELDS)
+        f"</DataField>"
+        for name in FIELDS
+    )
     schema = "".join(f'<MiningField name="{name}"/>' for name in FIELDS)
     return f"""<?xml version="1.0" encoding="UTF-8"?>
 <PMML xmlns="http://www.dmg.org/PMML-4_4" version="4.4">
@@ -165,9 +180,11 @@ def pmml(trees: str, rescale: str = 'rescaleConstant="-0.25"') -> str:
 
 
 def tree_model(root: str, attributes: str = 'noTrueChildStrategy="returnLastPrediction"') -> str:
-    return (f'<Segment><True/><TreeModel functionName="regression" {attributes}>'
-            f'<MiningSchema>{"".join(f"<MiningField name={chr(34)}{n}{chr(34)}/>" for n in FIELDS)}</MiningSchema>'
-            f"{root}</TreeModel></Segment>")
+    return (
+        f'<Segment><True/><TreeModel functionName="regression" {attributes}>'
+        f"<MiningSchema>{''.join(f'<MiningField name={chr(34)}{n}{chr(34)}/>' for n in FIELDS)}</MiningSchema>"
+        f"{root}</TreeModel></Segment>"
+    )
 
 
 @st.composite
@@ -209,8 +226,9 @@ def reference_scorer(text: str, output_field: str = OUTPUT) -> PypmmlScorer:
     return PypmmlScorer(ModelSpec("t", "1", text, hashlib.sha256(text.encode()).hexdigest(), output_field, 0.5))
 
 
-rows_over_fields = st.lists(st.fixed_dictionaries({name: field_values(values) for name, values in FIELDS.items()}),
-                            min_size=1, max_size=40)
+rows_over_fields = st.lists(
+    st.fixed_dictionaries({name: field_values(values) for name, values in FIELDS.items()}), min_size=1, max_size=40
+)
 
 
 @settings(max_examples=150, deadline=None)
@@ -232,12 +250,16 @@ def test_random_trees_match_pypmml(forest, rows):
 
 
 def test_rescale_factor_logit_coefficients_and_the_other_category_match_pypmml():
-    root = ('<Node score="0.5"><True/><Node score="-1.25"><SimplePredicate field="age" operator="lessThan" '
-            'value="30.5"/></Node><Node score="2.0"><SimplePredicate field="man" operator="equal" value="1.0"/>'
-            "</Node></Node>")
-    text = (pmml(tree_model(root), rescale='rescaleFactor="1.5" rescaleConstant="0.3"')
-            .replace('intercept="0.0" targetCategory="1"', 'intercept="-0.7" targetCategory="1"')
-            .replace('coefficient="1.0"', 'coefficient="0.8"'))
+    root = (
+        '<Node score="0.5"><True/><Node score="-1.25"><SimplePredicate field="age" operator="lessThan" '
+        'value="30.5"/></Node><Node score="2.0"><SimplePredicate field="man" operator="equal" value="1.0"/>'
+        "</Node></Node>"
+    )
+    text = (
+        pmml(tree_model(root), rescale='rescaleFactor="1.5" rescaleConstant="0.3"')
+        .replace('intercept="0.0" targetCategory="1"', 'intercept="-0.7" targetCategory="1"')
+        .replace('coefficient="1.0"', 'coefficient="0.8"')
+    )
     rows = [{"age": a, "man": m, "cat1": None} for a in (None, 20.0, 30.5, 40.0) for m in (None, 0.0, 1.0)]
     for output_field in ("probability(1)", "probability(0)"):
         reference = reference_scorer(text, output_field)
@@ -253,9 +275,12 @@ def test_rescale_factor_logit_coefficients_and_the_other_category_match_pypmml()
 def test_tree_scores_add_up_in_document_order_from_zero():
     """(((0 + 1e16) + 1) + 1) ... - 1e16 is 0.0 in doubles: each 1 is lost against 1e16. Any
     other order (numpy's pairwise sum, say) keeps some of the ones; pypmml keeps none."""
+
     def constant(score: float) -> str:
-        return tree_model(f'<Node score="{score!r}"><True/><Node score="{score!r}">'
-                          '<SimplePredicate field="age" operator="lessThan" value="200.0"/></Node></Node>')
+        return tree_model(
+            f'<Node score="{score!r}"><True/><Node score="{score!r}">'
+            '<SimplePredicate field="age" operator="lessThan" value="200.0"/></Node></Node>'
+        )
 
     text = pmml("".join(constant(score) for score in [1e16, *[1.0] * 15, -1e16]), rescale='rescaleConstant="0.0"')
     rows = [{"age": age, "man": None, "cat1": None} for age in (None, 20.0, 300.0, 20.0)]
@@ -271,9 +296,11 @@ def test_tree_scores_add_up_in_document_order_from_zero():
 
 def test_compilation_proves_each_tree_ends_every_record_on_exactly_one_node():
     """Every node's ways on are checked; the check itself, on a whole tree's outcomes."""
-    root = ('<Node score="0"><True/>'
-            '<Node score="1"><SimplePredicate field="man" operator="lessThan" value="0.5"/></Node>'
-            '<Node score="2"><SimplePredicate field="man" operator="lessThan" value="1.0"/></Node></Node>')
+    root = (
+        '<Node score="0"><True/>'
+        '<Node score="1"><SimplePredicate field="man" operator="lessThan" value="0.5"/></Node>'
+        '<Node score="2"><SimplePredicate field="man" operator="lessThan" value="1.0"/></Node></Node>'
+    )
     ensemble = parse(pmml(tree_model(root)), OUTPUT)
     buckets = _Buckets(ensemble)
     conditions = [condition for condition, _ in _outcomes(ensemble.trees[0], buckets, "tree 1")]
@@ -302,8 +329,11 @@ def test_a_compiler_bug_letting_two_children_match_is_caught_while_compiling(mon
 def test_a_model_whose_masks_would_not_fit_is_refused(monkeypatch):
     compiled = TreeEnsemble.from_pmml(FIXTURE_TEXT, OUTPUT)
     monkeypatch.setattr(job.tree_engine, "MAX_MASK_BYTES", compiled.nbytes // 2)
-    with pytest.raises(ModelError, match=r"an ensemble whose compiled masks need [\d.,]+ MiB .* is not supported by "
-                                         r"the compiled engine \(model.engine: pypmml"):
+    with pytest.raises(
+        ModelError,
+        match=r"an ensemble whose compiled masks need [\d.,]+ MiB .* is not supported by "
+        r"the compiled engine \(model.engine: pypmml",
+    ):
         TreeEnsemble.from_pmml(FIXTURE_TEXT, OUTPUT)
 
 
@@ -320,57 +350,104 @@ def edited(old: str, new: str) -> str:
 
 
 UNSUPPORTED = {
-    "compound predicate": (edited(FIRST_PREDICATE, f'<CompoundPredicate booleanOperator="and">{FIRST_PREDICATE}'
-                                  f"{FIRST_PREDICATE}</CompoundPredicate>"), "<CompoundPredicate> inside <Node>"),
-    "set predicate": (edited(FIRST_PREDICATE, '<SimpleSetPredicate field="age" booleanOperator="isIn">'
-                             '<Array type="real">1 2</Array></SimpleSetPredicate>'), "<SimpleSetPredicate>"),
-    "last prediction": (edited(FIRST_TREE_MODEL, FIRST_TREE_MODEL[:-1] + ' missingValueStrategy="lastPrediction">'),
-                        "missingValueStrategy='lastPrediction'"),
-    "weighted confidence": (edited(FIRST_TREE_MODEL,
-                                   FIRST_TREE_MODEL[:-1] + ' missingValueStrategy="weightedConfidence">'),
-                            "missingValueStrategy='weightedConfidence'"),
-    "local transformations": (edited(FIRST_TREE_MODEL, FIRST_TREE_MODEL + "<LocalTransformations/>"),
-                              "<LocalTransformations> inside <TreeModel>"),
-    "transformation dictionary": (edited("</DataDictionary>", "</DataDictionary><TransformationDictionary/>"),
-                                  "<TransformationDictionary> inside <PMML>"),
-    "interval": (edited('<DataField name="age" optype="continuous" dataType="float">',
-                        '<DataField name="age" optype="continuous" dataType="float">'
-                        '<Interval closure="closedClosed" leftMargin="0" rightMargin="120"/>'), "<Interval> inside"),
-    "integer input": (edited('<DataField name="age" optype="continuous" dataType="float">',
-                             '<DataField name="age" optype="continuous" dataType="integer">'), "dataType='integer'"),
-    "replacement value": (edited('<MiningField name="age"/>', '<MiningField name="age" missingValueReplacement="40"/>'),
-                          "attribute missingValueReplacement='40'"),
-    "averaging": (edited('multipleModelMethod="sum"', 'multipleModelMethod="average"'),
-                  "multipleModelMethod='average'"),
-    "softmax": (edited('normalizationMethod="logit"', 'normalizationMethod="softmax"'),
-                "normalizationMethod='softmax'"),
-    "non-finite split": (edited(FIRST_PREDICATE, re.sub(r'value="[^"]*"', 'value="Infinity"', FIRST_PREDICATE)),
-                         "non-finite split value 'Infinity'"),
+    "compound predicate": (
+        edited(
+            FIRST_PREDICATE,
+            f'<CompoundPredicate booleanOperator="and">{FIRST_PREDICATE}{FIRST_PREDICATE}</CompoundPredicate>',
+        ),
+        "<CompoundPredicate> inside <Node>",
+    ),
+    "set predicate": (
+        edited(
+            FIRST_PREDICATE,
+            '<SimpleSetPredicate field="age" booleanOperator="isIn">'
+            '<Array type="real">1 2</Array></SimpleSetPredicate>',
+        ),
+        "<SimpleSetPredicate>",
+    ),
+    "last prediction": (
+        edited(FIRST_TREE_MODEL, FIRST_TREE_MODEL[:-1] + ' missingValueStrategy="lastPrediction">'),
+        "missingValueStrategy='lastPrediction'",
+    ),
+    "weighted confidence": (
+        edited(FIRST_TREE_MODEL, FIRST_TREE_MODEL[:-1] + ' missingValueStrategy="weightedConfidence">'),
+        "missingValueStrategy='weightedConfidence'",
+    ),
+    "local transformations": (
+        edited(FIRST_TREE_MODEL, FIRST_TREE_MODEL + "<LocalTransformations/>"),
+        "<LocalTransformations> inside <TreeModel>",
+    ),
+    "transformation dictionary": (
+        edited("</DataDictionary>", "</DataDictionary><TransformationDictionary/>"),
+        "<TransformationDictionary> inside <PMML>",
+    ),
+    "interval": (
+        edited(
+            '<DataField name="age" optype="continuous" dataType="float">',
+            '<DataField name="age" optype="continuous" dataType="float">'
+            '<Interval closure="closedClosed" leftMargin="0" rightMargin="120"/>',
+        ),
+        "<Interval> inside",
+    ),
+    "integer input": (
+        edited(
+            '<DataField name="age" optype="continuous" dataType="float">',
+            '<DataField name="age" optype="continuous" dataType="integer">',
+        ),
+        "dataType='integer'",
+    ),
+    "replacement value": (
+        edited('<MiningField name="age"/>', '<MiningField name="age" missingValueReplacement="40"/>'),
+        "attribute missingValueReplacement='40'",
+    ),
+    "averaging": (
+        edited('multipleModelMethod="sum"', 'multipleModelMethod="average"'),
+        "multipleModelMethod='average'",
+    ),
+    "softmax": (
+        edited('normalizationMethod="logit"', 'normalizationMethod="softmax"'),
+        "normalizationMethod='softmax'",
+    ),
+    "non-finite split": (
+        edited(FIRST_PREDICATE, re.sub(r'value="[^"]*"', 'value="Infinity"', FIRST_PREDICATE)),
+        "non-finite split value 'Infinity'",
+    ),
 }
 
 
 def test_default_child_over_children_testing_different_fields_is_refused():
-    root = ('<Node id="1" score="0" defaultChild="2"><True/>'
-            '<Node id="2" score="1"><SimplePredicate field="age" operator="lessThan" value="18.0"/></Node>'
-            '<Node id="3" score="2"><SimplePredicate field="man" operator="lessThan" value="1.0"/></Node></Node>')
+    root = (
+        '<Node id="1" score="0" defaultChild="2"><True/>'
+        '<Node id="2" score="1"><SimplePredicate field="age" operator="lessThan" value="18.0"/></Node>'
+        '<Node id="3" score="2"><SimplePredicate field="man" operator="lessThan" value="1.0"/></Node></Node>'
+    )
     with pytest.raises(ModelError, match="defaultChild among children that test different fields"):
         TreeEnsemble.from_pmml(pmml(tree_model(root, 'missingValueStrategy="defaultChild"')), OUTPUT)
 
 
 CORRUPTED = {
-    "predicate on an unknown field": (edited(FIRST_PREDICATE, FIRST_PREDICATE.replace('field="', 'field="x', 1)),
-                                      "which is not an input of the model (corrupted tree?)"),
-    "score that is not a number": (re.sub(r'<Node score="[^"]*"', '<Node score="0.1.2"', FIXTURE_TEXT, count=1),
-                                   "score '0.1.2' is not a number (corrupted model?)"),
+    "predicate on an unknown field": (
+        edited(FIRST_PREDICATE, FIRST_PREDICATE.replace('field="', 'field="x', 1)),
+        "which is not an input of the model (corrupted tree?)",
+    ),
+    "score that is not a number": (
+        re.sub(r'<Node score="[^"]*"', '<Node score="0.1.2"', FIXTURE_TEXT, count=1),
+        "score '0.1.2' is not a number (corrupted model?)",
+    ),
     "node without a predicate": (edited(FIRST_PREDICATE, ""), "a Node without a predicate (corrupted tree?)"),
     "two predicates": (edited(FIRST_PREDICATE, FIRST_PREDICATE * 2), "more than one predicate (corrupted tree?)"),
-    "no trees": (re.sub(r"<Segment id=\"\d+\">\s*<True/>\s*<TreeModel .*?</TreeModel>\s*</Segment>", "",
-                        FIXTURE_TEXT, flags=re.S), "no trees"),
+    "no trees": (
+        re.sub(
+            r"<Segment id=\"\d+\">\s*<True/>\s*<TreeModel .*?</TreeModel>\s*</Segment>", "", FIXTURE_TEXT, flags=re.S
+        ),
+        "no trees",
+    ),
 }
 
 
-@pytest.mark.parametrize("kind, name", [("unsupported", n) for n in sorted(UNSUPPORTED)]
-                         + [("corrupted", n) for n in sorted(CORRUPTED)])
+@pytest.mark.parametrize(
+    "kind, name", [("unsupported", n) for n in sorted(UNSUPPORTED)] + [("corrupted", n) for n in sorted(CORRUPTED)]
+)
 def test_unsupported_or_corrupted_tree_is_refused_with_a_clear_message(kind, name):
     """Unsupported constructs also point at pypmml, which can score them; corruption does not."""
     text, message = (UNSUPPORTED if kind == "unsupported" else CORRUPTED)[name]
@@ -382,8 +459,10 @@ def test_unsupported_or_corrupted_tree_is_refused_with_a_clear_message(kind, nam
 
 
 def test_default_child_that_is_not_a_child_is_refused():
-    root = ('<Node id="1" score="0" defaultChild="9"><True/>'
-            '<Node id="2" score="1"><SimplePredicate field="age" operator="lessThan" value="18.0"/></Node></Node>')
+    root = (
+        '<Node id="1" score="0" defaultChild="9"><True/>'
+        '<Node id="2" score="1"><SimplePredicate field="age" operator="lessThan" value="18.0"/></Node></Node>'
+    )
     with pytest.raises(ModelError, match="defaultChild '9' is none of its children"):
         TreeEnsemble.from_pmml(pmml(tree_model(root, 'missingValueStrategy="defaultChild"')), OUTPUT)
 

@@ -1,4 +1,5 @@
 """Shared fixtures: one small end-to-end training run reused by the tests that inspect its output."""
+
 from __future__ import annotations
 
 from pathlib import Path

@@ -1,16 +1,18 @@
 """The committed models (pmml/) and the job's fixtures (tests/fixtures/) are consistent and verified."""
+
 import hashlib
 import json
 from pathlib import Path
 
 import pytest
 
-from job.schema import FEATURES
+from contract.schema import FEATURES
 from training import export
 
 ROOT = Path(__file__).resolve().parents[2]
-ARTIFACTS = [ROOT / "pmml" / f"{arm}.pmml" for arm in ("model", "baseline")] + \
-            [ROOT / "tests" / "fixtures" / f"{arm}.pmml" for arm in ("model", "baseline")]
+ARTIFACTS = [ROOT / "pmml" / f"{arm}.pmml" for arm in ("model", "baseline")] + [
+    ROOT / "tests" / "fixtures" / f"{arm}.pmml" for arm in ("model", "baseline")
+]
 
 
 @pytest.mark.parametrize("pmml", ARTIFACTS, ids=lambda p: f"{p.parent.name}/{p.name}")

@@ -2,9 +2,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from job.schema import FEATURES, LABEL, PRODUCT_FIELDS, feature_row
+from contract.population import population
+from contract.schema import FEATURES, LABEL, PRODUCT_FIELDS, feature_row
 from training.data import DataError, blank_sides, from_frame, load_csv
-from training.synthetic import population
 
 
 @pytest.fixture()
@@ -24,19 +24,23 @@ def test_loads_and_hashes_file_bytes(tmp_path, frame):
     assert list(data.X.columns) == list(FEATURES) and (data.X.dtypes == "float64").all()
     assert data.y.tolist() == frame[LABEL].tolist()
     import hashlib
+
     assert data.sha256 == hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-@pytest.mark.parametrize("mutate, message", [
-    (lambda f: f.drop(columns=["cat7", LABEL]), "lacks required column(s): cat7, new_category_purchase"),
-    (lambda f: f.assign(**{LABEL: f[LABEL].replace(1, 2)}), "must be 0 or 1"),
-    (lambda f: f.assign(**{LABEL: f[LABEL].astype(object).where(f.index != 3, None)}), "must be 0 or 1"),
-    (lambda f: f.assign(**{LABEL: 0}), "single class"),
-    (lambda f: f.assign(age=f["age"].astype(object).where(f.index != 0, "old")), "non-numeric values in age"),
-    (lambda f: f.assign(cat3=2), "values other than 0/1: cat3"),
-    (lambda f: f.assign(age=150), "age outside"),
-    (lambda f: f.iloc[:0], "no rows"),
-])
+@pytest.mark.parametrize(
+    "mutate, message",
+    [
+        (lambda f: f.drop(columns=["cat7", LABEL]), "lacks required column(s): cat7, new_category_purchase"),
+        (lambda f: f.assign(**{LABEL: f[LABEL].replace(1, 2)}), "must be 0 or 1"),
+        (lambda f: f.assign(**{LABEL: f[LABEL].astype(object).where(f.index != 3, None)}), "must be 0 or 1"),
+        (lambda f: f.assign(**{LABEL: 0}), "single class"),
+        (lambda f: f.assign(age=f["age"].astype(object).where(f.index != 0, "old")), "non-numeric values in age"),
+        (lambda f: f.assign(cat3=2), "values other than 0/1: cat3"),
+        (lambda f: f.assign(age=150), "age outside"),
+        (lambda f: f.iloc[:0], "no rows"),
+    ],
+)
 def test_invalid_csv_is_explained(tmp_path, frame, mutate, message):
     with pytest.raises(DataError, match=message.replace("(", r"\(").replace(")", r"\)")):
         load_csv(write(tmp_path, mutate(frame)), FEATURES, LABEL)

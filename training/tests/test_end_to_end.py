@@ -1,4 +1,5 @@
 """A small training run end to end: files, metadata, parity, refusal to publish a bad model."""
+
 import hashlib
 import json
 
@@ -6,14 +7,25 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from job.schema import FEATURES, LABEL, feature_row
+from contract.schema import FEATURES, LABEL, feature_row
 from training import export
-from training.train import load_dataset
+from training.data import load_dataset
 
 pytestmark = pytest.mark.slow
 
-REQUIRED = {"name", "version", "features", "threshold", "output_field", "economics", "metrics",
-            "training_data_sha256", "library_versions", "created_at", "pmml_sha256"}
+REQUIRED = {
+    "name",
+    "version",
+    "features",
+    "threshold",
+    "output_field",
+    "economics",
+    "metrics",
+    "training_data_sha256",
+    "library_versions",
+    "created_at",
+    "pmml_sha256",
+}
 
 
 def metadata(small_run, arm):
@@ -22,9 +34,19 @@ def metadata(small_run, arm):
 
 def test_writes_models_metadata_and_report(small_run):
     out = small_run["out"]
-    for name in ("model.pmml", "model.json", "baseline.pmml", "baseline.json", "report/report.html",
-                 "report/figures.json", "report/gain_vs_threshold.png", "report/calibration.png",
-                 "report/gain_chart.png", "report/reference_profile.png", "model.profile.json"):
+    for name in (
+        "model.pmml",
+        "model.json",
+        "baseline.pmml",
+        "baseline.json",
+        "report/report.html",
+        "report/figures.json",
+        "report/gain_vs_threshold.png",
+        "report/calibration.png",
+        "report/gain_chart.png",
+        "report/reference_profile.png",
+        "model.profile.json",
+    ):
         assert (out / name).stat().st_size > 0, name
     page = (out / "report" / "report.html").read_text()
     assert page.count("data:image/png;base64,") == 4 and 'src="http' not in page
@@ -89,8 +111,12 @@ def test_serving_rows_score(small_run):
 
     meta = metadata(small_run, "model")
     model = Model.load(str(small_run["out"] / "model.pmml"))
-    for row in (feature_row(None, None), feature_row({"age": 30, "man": 0, "woman": 0}, None),
-                feature_row(None, {"cat36": 1}), feature_row({"age": 50, "man": 1, "woman": 0}, {"u8": 1})):
+    for row in (
+        feature_row(None, None),
+        feature_row({"age": 30, "man": 0, "woman": 0}, None),
+        feature_row(None, {"cat36": 1}),
+        feature_row({"age": 50, "man": 1, "woman": 0}, {"u8": 1}),
+    ):
         probability = model.predict(row)[meta["output_field"]]
         assert 0 < probability < 1
 
@@ -104,8 +130,13 @@ def test_refuses_to_overwrite_with_a_model_failing_verification(small_run, tmp_p
     real = export.pmml_probabilities
     monkeypatch.setattr(export, "pmml_probabilities", lambda path, X: real(path, X) + 1e-5)
     with pytest.raises(export.VerificationError, match="kept the existing model"):
-        export.publish(pipeline, export.verification_rows(X_test, 5, 0), X_test.head(50),
-                       {"name": "x", "threshold": 0.5}, tmp_path / "model.pmml")
+        export.publish(
+            pipeline,
+            export.verification_rows(X_test, 5, 0),
+            X_test.head(50),
+            {"name": "x", "threshold": 0.5},
+            tmp_path / "model.pmml",
+        )
     assert {name: (tmp_path / name).read_bytes() for name in before} == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["model.json", "model.pmml"]  # no temp files left
 

@@ -1,9 +1,19 @@
 """Threshold and economics logic, on examples small enough to check by hand."""
+
 import numpy as np
 import pytest
 
-from training.evaluate import (Economics, ab_sample_size, best_threshold, bootstrap_difference, cumulative_gains,
-                               customer_value, gain_at, gain_curve, threshold_for_gain)
+from training.evaluate import (
+    Economics,
+    ab_sample_size,
+    best_threshold,
+    bootstrap_difference,
+    cumulative_gains,
+    customer_value,
+    gain_at,
+    gain_curve,
+    threshold_for_gain,
+)
 from training.train import choose_threshold
 
 ECON = Economics(gain_if_buy=15, loss_if_not=2.5, revenue_sd=15, baseline_cost_per_customer=0.3, min_effect=0.7)

@@ -1,5 +1,6 @@
 """Running the job's logic in a real PyFlink MiniCluster (thread mode) on bounded sources
 whose records carry the timestamps a Kafka record would: shared by the tests in tests/flink."""
+
 from __future__ import annotations
 
 import json
@@ -10,13 +11,13 @@ from pyflink.common import Configuration, Types
 from pyflink.common.watermark_strategy import TimestampAssigner
 from pyflink.datastream.functions import MapFunction
 
+from contract.schema import PRODUCT_FIELDS
 from job.config import load_config, parse_set_flags
-from job.local.traffic import historic_message
 from job.messages import to_wire
 from job.model import load_spec
 from job.pipeline import build_decisions, event_time, make_environment
-from job.schema import PRODUCT_FIELDS
-from tests.conftest import FIXTURES
+from local.traffic import historic_message
+from tests.support.fixtures import FIXTURES
 
 SENTINEL = "__end__"
 TOKEN = "test-token-123"
@@ -73,11 +74,19 @@ def job_outputs(demographic, historic, flags=(), stalls=None, reference=None):
         records = [(ms, SENTINEL if payload is None else to_wire(payload)) for ms, payload in elements]
         stream = env.from_collection(records, type_info=Types.TUPLE([Types.LONG(), Types.STRING()]))
         stream = stream.assign_timestamps_and_watermarks(
-            event_time(cfg.join.watermarks).with_timestamp_assigner(RecordTimestamp()))
+            event_time(cfg.join.watermarks).with_timestamp_assigner(RecordTimestamp())
+        )
         if side in (stalls or {}):
             stream = stream.map(Stall(*stalls[side]), output_type=Types.TUPLE([Types.LONG(), Types.STRING()]))
         return stream.filter(lambda e: e[1] != SENTINEL).map(lambda e: e[1], output_type=Types.STRING())
 
     # No control messages: the configured model decides every session.
-    return spec, build_decisions(source("demographic", demographic), source("historic", historic),
-                                 source("control", []), cfg, spec, TOKEN, reference)
+    return spec, build_decisions(
+        source("demographic", demographic),
+        source("historic", historic),
+        source("control", []),
+        cfg,
+        spec,
+        TOKEN,
+        reference,
+    )

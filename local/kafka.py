@@ -4,8 +4,9 @@ The jars come from ``jvm/kafka-broker/pom.xml``, copied by ``make jars`` into
 ``.cache/jvm/kafka-broker/lib``. One ``KafkaNode`` is one broker + controller process with
 its own directory: ``server.properties``, the log4j2 config, the on-disk log under
 ``data/`` (formatted on first start, kept across restarts) and ``kafka.log``. The local
-stack (``job.local.broker``), the tests and the benchmarks all start theirs through it.
+stack (``local.broker``), the tests and the benchmarks all start theirs through it.
 """
+
 from __future__ import annotations
 
 import base64
@@ -19,15 +20,23 @@ from pathlib import Path
 from typing import Mapping, Optional
 
 from job.config import REPO_ROOT
-from job.local import processes
+from local import processes
 
 LIB_DIR = Path(os.environ.get("SILOCOMPRO_KAFKA_LIB", REPO_ROOT / ".cache" / "jvm" / "kafka-broker" / "lib"))
 # Sized for a 2-core / 24 GiB laptop that also runs Flink: a small fixed heap (no resizing
 # pauses), G1 with short pauses, and no more GC or compiler threads than cores.
-JVM_OPTIONS = ("-Xms512m", "-Xmx1g", "-XX:+UseG1GC", "-XX:MaxGCPauseMillis=20",
-               "-XX:InitiatingHeapOccupancyPercent=35", "-XX:+ExplicitGCInvokesConcurrent",
-               "-XX:ParallelGCThreads=2", "-XX:ConcGCThreads=1", "-XX:CICompilerCount=2",
-               "-Djava.awt.headless=true")
+JVM_OPTIONS = (
+    "-Xms512m",
+    "-Xmx1g",
+    "-XX:+UseG1GC",
+    "-XX:MaxGCPauseMillis=20",
+    "-XX:InitiatingHeapOccupancyPercent=35",
+    "-XX:+ExplicitGCInvokesConcurrent",
+    "-XX:ParallelGCThreads=2",
+    "-XX:ConcGCThreads=1",
+    "-XX:CICompilerCount=2",
+    "-Djava.awt.headless=true",
+)
 # One node, so every internal topic has one replica; groups rebalance at once; the job's
 # 2-partition topics are the default for topics created on first use.
 SETTINGS = {
@@ -94,35 +103,44 @@ class SaslSsl:
             "ssl.keystore.location": str(self.keystore),
             "ssl.truststore.type": "PEM",
             "ssl.truststore.location": str(self.truststore),
-            f"listener.name.sasl_ssl.{self.mechanism.lower()}.sasl.jaas.config":
+            f"listener.name.sasl_ssl.{self.mechanism.lower()}.sasl.jaas.config": (
                 "org.apache.kafka.common.security.scram.ScramLoginModule required "
-                f'username="{self.broker_user}" password="{password}";',
+                f'username="{self.broker_user}" password="{password}";'
+            ),
         }
 
     def format_arguments(self) -> list[str]:
-        return [arg for name, password in self.users.items()
-                for arg in ("--add-scram", f"{self.mechanism}=[name={name},password={password}]")]
+        return [
+            arg
+            for name, password in self.users.items()
+            for arg in ("--add-scram", f"{self.mechanism}=[name={name},password={password}]")
+        ]
 
 
 def java_binary() -> str:
     home = os.environ.get("JAVA_HOME")
     java = str(Path(home) / "bin" / "java") if home else shutil.which("java")
     if not java or not Path(java).exists():
-        raise SystemExit("Java not found: Apache Kafka 4 needs a JDK 17 or newer "
-                         "(apt-get install openjdk-17-jre-headless) or JAVA_HOME set")
+        raise SystemExit(
+            "Java not found: Apache Kafka 4 needs a JDK 17 or newer "
+            "(apt-get install openjdk-17-jre-headless) or JAVA_HOME set"
+        )
     out = subprocess.run([java, "-version"], capture_output=True, text=True).stderr
     version = out.split('"')[1] if '"' in out else ""
     major = int(version.split(".")[0]) if version.split(".")[0].isdigit() else 0
     if major < 17:
-        raise SystemExit(f"Apache Kafka 4 needs Java 17 or newer; {java} is {version or 'unknown'}: "
-                         "set JAVA_HOME to a newer JDK")
+        raise SystemExit(
+            f"Apache Kafka 4 needs Java 17 or newer; {java} is {version or 'unknown'}: set JAVA_HOME to a newer JDK"
+        )
     return java
 
 
 def classpath() -> str:
     if not any(LIB_DIR.glob("kafka_2.13-*.jar")):
-        raise SystemExit(f"the Kafka broker's jars are not in {LIB_DIR}: run `make jars` "
-                         "(Maven resolves jvm/kafka-broker/pom.xml; it needs `mvn` on PATH)")
+        raise SystemExit(
+            f"the Kafka broker's jars are not in {LIB_DIR}: run `make jars` "
+            "(Maven resolves jvm/kafka-broker/pom.xml; it needs `mvn` on PATH)"
+        )
     return str(LIB_DIR / "*")
 
 
@@ -183,17 +201,29 @@ class KafkaNode:
         return path
 
     def command(self, main: str, *args: str) -> list[str]:
-        return [java_binary(), *JVM_OPTIONS, f"-Dlog4j2.configurationFile={self.directory / 'log4j2.properties'}",
-                "-Dkafka.logs.dir=" + str(self.directory), "-cp", classpath(), main, *args]
+        return [
+            java_binary(),
+            *JVM_OPTIONS,
+            f"-Dlog4j2.configurationFile={self.directory / 'log4j2.properties'}",
+            "-Dkafka.logs.dir=" + str(self.directory),
+            "-cp",
+            classpath(),
+            main,
+            *args,
+        ]
 
     def format_storage(self, config: Path) -> None:
         """Format ``data/`` once; a formatted log is kept, so topics survive a restart."""
         if (self.data / "meta.properties").exists():
             return
         users = self.sasl_ssl.format_arguments() if self.sasl_ssl else []
-        result = subprocess.run(self.command("kafka.tools.StorageTool", "format", f"--cluster-id={cluster_id()}",
-                                             "-c", str(config), *users),
-                                capture_output=True, text=True)
+        result = subprocess.run(
+            self.command(
+                "kafka.tools.StorageTool", "format", f"--cluster-id={cluster_id()}", "-c", str(config), *users
+            ),
+            capture_output=True,
+            text=True,
+        )
         if result.returncode:
             raise SystemExit(f"formatting Kafka storage in {self.data} failed:\n{result.stdout}{result.stderr}")
 
@@ -201,11 +231,14 @@ class KafkaNode:
         """Start the broker (``name``: as a processes.start background process with a pid
         file); its pid once clients can connect."""
         if processes.port_open(self.host, self.port):
-            raise SystemExit(f"port {self.port} on {self.host} is taken by another process: stop it, or choose "
-                             "another port with KAFKA_BOOTSTRAP=127.0.0.1:PORT (the job reads the same variable)")
+            raise SystemExit(
+                f"port {self.port} on {self.host} is taken by another process: stop it, or choose "
+                "another port with KAFKA_BOOTSTRAP=127.0.0.1:PORT (the job reads the same variable)"
+            )
         if processes.port_open("127.0.0.1", self.controller_port):
-            raise SystemExit(f"the KRaft controller port {self.controller_port} is taken: "
-                             "set KAFKA_CONTROLLER_PORT to a free one")
+            raise SystemExit(
+                f"the KRaft controller port {self.controller_port} is taken: set KAFKA_CONTROLLER_PORT to a free one"
+            )
         config = self.write_config()
         self.format_storage(config)
         argv = self.command("kafka.Kafka", str(config))

@@ -1,5 +1,6 @@
 """What a reliability run sent against what came back: pure functions, so the rules that
 decide "lost" and "duplicated" are tested on their own (test_accounting.py)."""
+
 from __future__ import annotations
 
 import base64
@@ -11,9 +12,9 @@ from typing import Iterable, Mapping
 
 @dataclass(frozen=True)
 class Tally:
-    sessions: int    # sessions sent; a uuid that returns after the state TTL is two sessions
-    decided: int     # sessions that got their decision
-    lost: int        # sessions that did not
+    sessions: int  # sessions sent; a uuid that returns after the state TTL is two sessions
+    decided: int  # sessions that got their decision
+    lost: int  # sessions that did not
     duplicated: int  # decisions beyond one per session
     unexpected: int  # decisions for uuids that were never sent
 
@@ -40,8 +41,8 @@ def letter_payload(letter: dict) -> bytes:
 
 @dataclass(frozen=True)
 class Letters:
-    matched: int             # dead letters that are a rejected payload sent, with its reason
-    missing: list[tuple]     # (payload head, reason) sent and rejected, but never dead-lettered
+    matched: int  # dead letters that are a rejected payload sent, with its reason
+    missing: list[tuple]  # (payload head, reason) sent and rejected, but never dead-lettered
     unexpected: list[tuple]  # (payload head, reason) dead-lettered but not expected
 
 
@@ -74,14 +75,32 @@ class Row:
     job_failures: int
 
 
-COLUMNS = ("scenario", "faults injected", "sessions sent", "decided", "lost", "duplicated",
-           "malformed sent", "dead-lettered", "job failures")
+COLUMNS = (
+    "scenario",
+    "faults injected",
+    "sessions sent",
+    "decided",
+    "lost",
+    "duplicated",
+    "malformed sent",
+    "dead-lettered",
+    "job failures",
+)
 
 
 def row_cells(row: Row) -> list:
     t = row.tally
-    return [row.scenario, row.faults, t.sessions, t.decided, t.lost, t.duplicated, row.malformed,
-            row.dead_lettered, row.job_failures]
+    return [
+        row.scenario,
+        row.faults,
+        t.sessions,
+        t.decided,
+        t.lost,
+        t.duplicated,
+        row.malformed,
+        row.dead_lettered,
+        row.job_failures,
+    ]
 
 
 def format_table(rows: list[Row]) -> str:

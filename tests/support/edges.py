@@ -7,6 +7,7 @@ read on both topics (or one topic, the other idle). So a clock of complete sessi
 both halves every half second, runs under the cases until the last deadline has passed,
 and every timeout is decided in event time; only the last case, sent after the clock
 stops, waits for the valve, because nothing moves the watermark any more."""
+
 from __future__ import annotations
 
 import random
@@ -14,10 +15,10 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Callable, Optional
 
+from contract.schema import PRODUCT_FIELDS, feature_row
 from job.decision import decide
-from job.local.traffic import DEMOGRAPHIC, HISTORIC, Message, customers, demographic_message, historic_message
-from job.schema import PRODUCT_FIELDS, feature_row
-from tests.reliability.timeline import Step
+from local.traffic import DEMOGRAPHIC, HISTORIC, Message, customers, demographic_message, historic_message
+from tests.support.timeline import Step
 
 TIMEOUT_MS, VALVE_MS, TTL_MS = 2500, 3000, 6000
 FLAGS = [f"join.timeout_ms={TIMEOUT_MS}", f"join.valve_ms={VALVE_MS}", f"join.state_ttl_ms={TTL_MS}"]
@@ -63,8 +64,10 @@ def event_clock(uuid_base: int, seed: int, seconds: float) -> EdgeCase:
     rng = random.Random(seed)
     clock = EdgeCase("event time keeps moving", "each session joined")
     for i, row in enumerate(customers(int(seconds / TICK) + 1, seed, uuid_base)):
-        pair = (Message(DEMOGRAPHIC, row["uuid"], demographic_message(row, rng)),
-                Message(HISTORIC, row["uuid"], historic_message(row, rng)))
+        pair = (
+            Message(DEMOGRAPHIC, row["uuid"], demographic_message(row, rng)),
+            Message(HISTORIC, row["uuid"], historic_message(row, rng)),
+        )
         clock.steps.append(Step(i * TICK, pair))
         clock.sessions[row["uuid"]] = [(row, row)]
         clock.metrics.update(sessions_started=1, sessions_joined=1)
@@ -124,11 +127,13 @@ def edge_cases(uuid_base: int, seed: int, score: Callable[[dict], float], thresh
 
     return [
         case("only one half ever arrives", "decided from that half at the join timeout", one_half),
-        case("same half twice, different content", "latest wins, one decision when the other half comes",
-             same_half_twice),
+        case(
+            "same half twice, different content", "latest wins, one decision when the other half comes", same_half_twice
+        ),
         case("a half again after the decision", "dropped as late: still one decision", late_half),
-        case("second half after the state TTL", "two sessions, each decided from its half at the timeout",
-             half_after_ttl),
+        case(
+            "second half after the state TTL", "two sessions, each decided from its half at the timeout", half_after_ttl
+        ),
         case("uuid returns after the state TTL", "a new session and a new decision", returning_uuid),
         event_clock(uuid_base + 500, seed, CLOCK_S),
         case("both pipelines stop after a half", "decided from that half by the valve", pipelines_stop),

@@ -1,6 +1,7 @@
 """Synthetic web sessions as the two enrichment pipelines would publish them, and the
 reader that collects the job's predictions. Used by the demo, the end-to-end tests and
-the benchmarks, so they all exercise the same message shapes.
+the benchmarks, so they all exercise the same message shapes (the reader itself is
+job/topic_reader.py, which the model CLI uses too).
 
 Messages deliberately look like the specification's sample (profile ``specification``,
 the default): half strict JSON and half Python-literal style, keys in random order, and
@@ -9,6 +10,7 @@ keys with equal and with different values, consistently with the any-purchase-wi
 so the expected features stay known. Profile ``sparse`` (only the positive flags and three
 zeros) is idealised, not what users send: it stays for comparison in the benchmarks.
 """
+
 from __future__ import annotations
 
 import json
@@ -17,7 +19,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable, Iterable, Optional
 
-from job.schema import PRODUCT_FIELDS
+from contract.schema import PRODUCT_FIELDS
+from job.topic_reader import TopicReader
 
 DEMOGRAPHIC, HISTORIC = "demographic", "historic"
 SPECIFICATION, SPARSE = "specification", "sparse"  # historic message profiles (module docstring)
@@ -40,9 +43,9 @@ class Plan:
 
 
 def customers(n: int, seed: int, uuid_base: int) -> list[dict]:
-    """n synthetic customers (training.synthetic), re-numbered from uuid_base so a rerun
+    """n synthetic customers (contract.population), re-numbered from uuid_base so a rerun
     never collides with the join state an earlier run left behind."""
-    from training.synthetic import population
+    from contract.population import population
 
     frame = population(n, seed=seed)
     frame["uuid"] = range(uuid_base, uuid_base + n)
@@ -55,8 +58,12 @@ def _encode(obj: dict, rng: random.Random) -> bytes:
 
 
 def demographic_message(customer: dict, rng: random.Random) -> bytes:
-    fields = [("uuid", int(customer["uuid"])), ("age", int(customer["age"])),
-              ("man", int(customer["man"])), ("woman", int(customer["woman"]))]
+    fields = [
+        ("uuid", int(customer["uuid"])),
+        ("age", int(customer["age"])),
+        ("man", int(customer["man"])),
+        ("woman", int(customer["woman"])),
+    ]
     rng.shuffle(fields)
     return _encode(dict(fields), rng)
 
@@ -118,8 +125,14 @@ def malformed_messages(uuid: int) -> list[tuple[str, bytes]]:
     ]
 
 
-def plan_sessions(customer_rows: list[dict], seed: int, malformed_share: float = 0.0,
-                  incomplete_share: float = 0.0, paired: bool = False, profile: str = SPECIFICATION) -> Plan:
+def plan_sessions(
+    customer_rows: list[dict],
+    seed: int,
+    malformed_share: float = 0.0,
+    incomplete_share: float = 0.0,
+    paired: bool = False,
+    profile: str = SPECIFICATION,
+) -> Plan:
     """Both halves of every session in random order across the two topics, plus
     ``malformed_share`` (of all messages) invalid payloads mixed in.
 
@@ -133,8 +146,10 @@ def plan_sessions(customer_rows: list[dict], seed: int, malformed_share: float =
     units: list[list[Message]] = []  # what stays together when the plan is shuffled
     for customer in customer_rows:
         uuid = int(customer["uuid"])
-        halves = [Message(DEMOGRAPHIC, uuid, demographic_message(customer, rng)),
-                  Message(HISTORIC, uuid, historic_message(customer, rng, profile))]
+        halves = [
+            Message(DEMOGRAPHIC, uuid, demographic_message(customer, rng)),
+            Message(HISTORIC, uuid, historic_message(customer, rng, profile)),
+        ]
         if rng.random() < incomplete_share:
             units.append([rng.choice(halves)])
             plan.incomplete.add(uuid)
@@ -168,8 +183,14 @@ def send(producer, topic: str, message: Message) -> None:
             producer.poll(0.05)
 
 
-def produce(bootstrap: str, topics: dict[str, str], messages: Iterable[Message], rate: Optional[float] = None,
-            progress: Optional[Callable[[int], None]] = None, extra: Optional[dict] = None) -> dict[int, float]:
+def produce(
+    bootstrap: str,
+    topics: dict[str, str],
+    messages: Iterable[Message],
+    rate: Optional[float] = None,
+    progress: Optional[Callable[[int], None]] = None,
+    extra: Optional[dict] = None,
+) -> dict[int, float]:
     """Send messages (keyed by uuid) at ``rate`` messages/s (None: as fast as possible).
 
     Returns each uuid's last send time, the start of its decision latency.
@@ -196,68 +217,15 @@ def produce(bootstrap: str, topics: dict[str, str], messages: Iterable[Message],
     return sent_at
 
 
-class TopicReader:
-    """Reads a whole topic, or what comes after its current end, with assign(): a reader
-    that wants every partition from a known offset needs no group coordination. It
-    reads committed records only (librdkafka's default isolation.level, made explicit):
-    a transactional (exactly-once) sink's aborted writes are never seen. ``extra``:
-    more librdkafka settings, e.g. ``KafkaConfig.security.librdkafka()``."""
-
-    def __init__(self, bootstrap: str, topic: str, extra: Optional[dict] = None, from_end: bool = False):
-        """``from_end``: skip what the topic holds now. The end offsets are fetched before
-        returning, so nothing produced afterwards is missed."""
-        from confluent_kafka import Consumer, TopicPartition
-
-        self.consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "silocompro-reader",
-                                  "enable.auto.commit": False, "fetch.wait.max.ms": 10,
-                                  "isolation.level": "read_committed", **(extra or {})})
-        partitions = self.consumer.list_topics(topic, timeout=10).topics[topic].partitions
-        starts = {p: self._end(TopicPartition(topic, p)) if from_end else 0 for p in partitions}
-        self.consumer.assign([TopicPartition(topic, p, offset) for p, offset in starts.items()])
-
-    def _end(self, partition, seconds: float = 30) -> int:
-        """A partition's end offset; a partition whose leader is still being elected (a
-        topic just created, a broker just restarted) answers a retriable error first."""
-        from confluent_kafka import KafkaError, KafkaException
-
-        electing = {KafkaError.NOT_LEADER_FOR_PARTITION, KafkaError.LEADER_NOT_AVAILABLE,
-                    KafkaError.UNKNOWN_TOPIC_OR_PART}
-        deadline = time.monotonic() + seconds
-        while True:
-            try:
-                return self.consumer.get_watermark_offsets(partition, timeout=10)[1]
-            except KafkaException as err:
-                if err.args[0].code() not in electing or time.monotonic() > deadline:
-                    raise
-                time.sleep(0.2)
-
-    def poll(self, seconds: float) -> list:
-        """Messages that arrive within ``seconds``, with their receive time."""
-        found, deadline = [], time.monotonic() + seconds
-        while time.monotonic() < deadline:
-            message = self.consumer.poll(min(0.2, max(0.0, deadline - time.monotonic())))
-            if message is not None and not message.error():
-                found.append((time.time(), message))
-        return found
-
-    def read_until(self, enough: Callable[[list], bool], idle: float, linger: float = 1.0) -> list:
-        """(receive time, message) pairs until ``enough(pairs)`` or ``idle`` seconds without
-        a new message, then ``linger`` seconds more, so that duplicates trailing the last
-        wanted message are seen too."""
-        found, deadline = [], time.monotonic() + idle
-        while time.monotonic() < deadline and not enough(found):
-            batch = self.poll(0.5)
-            found += batch
-            if batch:
-                deadline = time.monotonic() + idle
-        return found + self.poll(linger)
-
-    def close(self) -> None:
-        self.consumer.close()
-
-
-def wait_for_answer(bootstrap: str, topics: dict[str, str], reader: TopicReader, uuid: int,
-                    timeout: float, every: float = 3.0, extra: Optional[dict] = None) -> Optional[dict]:
+def wait_for_answer(
+    bootstrap: str,
+    topics: dict[str, str],
+    reader: TopicReader,
+    uuid: int,
+    timeout: float,
+    every: float = 3.0,
+    extra: Optional[dict] = None,
+) -> Optional[dict]:
     """Publish a probe session (``uuid`` outside any run) every ``every`` seconds until the
     job writes something for it to ``reader``'s topic; its JSON body, or None on timeout.
 
@@ -266,7 +234,11 @@ def wait_for_answer(bootstrap: str, topics: dict[str, str], reader: TopicReader,
     from confluent_kafka import Producer
 
     probe = customers(1, seed=0, uuid_base=uuid)[0]
-    rng, producer, give_up = random.Random(0), Producer({"bootstrap.servers": bootstrap, **(extra or {})}), time.monotonic() + timeout
+    rng, producer, give_up = (
+        random.Random(0),
+        Producer({"bootstrap.servers": bootstrap, **(extra or {})}),
+        time.monotonic() + timeout,
+    )
     while time.monotonic() < give_up:
         send(producer, topics[DEMOGRAPHIC], Message(DEMOGRAPHIC, uuid, demographic_message(probe, rng)))
         send(producer, topics[HISTORIC], Message(HISTORIC, uuid, historic_message(probe, rng)))
@@ -281,8 +253,9 @@ def wait_for_answer(bootstrap: str, topics: dict[str, str], reader: TopicReader,
     return None
 
 
-def collect_predictions(reader: TopicReader, wanted: set[int], timeout: float,
-                        progress: Optional[Callable[[int], None]] = None) -> dict[int, list[tuple[float, dict]]]:
+def collect_predictions(
+    reader: TopicReader, wanted: set[int], timeout: float, progress: Optional[Callable[[int], None]] = None
+) -> dict[int, list[tuple[float, dict]]]:
     """Predictions for ``wanted`` uuids until all arrived or ``timeout`` seconds of nothing new."""
     found: dict[int, list[tuple[float, dict]]] = {}
     read = 0

@@ -1,7 +1,7 @@
 """Local standalone Flink cluster from the PyFlink wheel, and job submission to it.
 
-    python -m job.local.cluster up|down|status|submit|jobs|stop|metrics
-    python -m job.local.cluster kill-taskmanager|start-taskmanager   (fault injection)
+    python -m local.cluster up|down|status|submit|jobs|stop|metrics
+    python -m local.cluster kill-taskmanager|start-taskmanager   (fault injection)
 
 The wheel carries a full Flink distribution (bin/, lib/, opt/). This module renders the
 repo's flink-conf.yaml into the config.yaml that Flink 2.x reads, builds a lib dir that
@@ -9,6 +9,7 @@ adds flink-python (thread mode on a TaskManager needs it there), and runs the wh
 jobmanager.sh / taskmanager.sh / flink scripts with those directories. Everything else
 (jobs, savepoints, metrics) goes through the REST API, as it would on a remote cluster.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -24,7 +25,7 @@ from pathlib import Path
 
 from job import sessions
 from job.config import REPO_ROOT, ConfigError, load_config, parse_set_flags, worker_pythonpath
-from job.local import processes
+from local import processes
 
 FLINK_HOME = Path(__import__("pyflink").__file__).parent
 FLINK_DIR = processes.RUN_DIR / "flink"
@@ -33,8 +34,14 @@ LIB_DIR = FLINK_DIR / "lib"
 PORT_DEFAULTS = {"REST_PORT": 8081, "RPC_PORT": 6123, "TM_RPC_PORT": 6122, "BLOB_PORT": 6124}
 ACTIVE_STATES = ("RUNNING", "CREATED", "RESTARTING", "INITIALIZING")
 # The job's own metrics (README, "Join semantics"), as `metrics` reports them.
-JOB_METRICS = (*(f"sessions_{event}" for event in sessions.EVENTS), "messages_accepted", "messages_dead_lettered",
-               "decisions", "decisions_shown", "scoring_errors")
+JOB_METRICS = (
+    *(f"sessions_{event}" for event in sessions.EVENTS),
+    "messages_accepted",
+    "messages_dead_lettered",
+    "decisions",
+    "decisions_shown",
+    "scoring_errors",
+)
 
 
 def ports() -> dict[str, int]:
@@ -54,8 +61,10 @@ def rest_url() -> str:
 def check_java() -> None:
     java = shutil.which("java") if not os.environ.get("JAVA_HOME") else str(Path(os.environ["JAVA_HOME"]) / "bin/java")
     if not java or not Path(java).exists():
-        raise SystemExit("Java not found: install a JDK 17 (e.g. `apt-get install openjdk-17-jre-headless`) "
-                         "or set JAVA_HOME; Flink, pypmml and sklearn2pmml all need it")
+        raise SystemExit(
+            "Java not found: install a JDK 17 (e.g. `apt-get install openjdk-17-jre-headless`) "
+            "or set JAVA_HOME; Flink, pypmml and sklearn2pmml all need it"
+        )
     out = subprocess.run([java, "-version"], capture_output=True, text=True).stderr
     if '"17' not in out and '"21' not in out and '"11' not in out:
         print(f"warning: Flink 2.2 supports Java 11/17/21; found: {out.splitlines()[0]}", file=sys.stderr)
@@ -107,13 +116,13 @@ def render_config() -> None:
 
 
 def flink_env() -> dict[str, str]:
-    return {**os.environ, "FLINK_CONF_DIR": str(CONF_DIR), "FLINK_LIB_DIR": str(LIB_DIR),
-            "FLINK_HOME": str(FLINK_HOME)}
+    return {**os.environ, "FLINK_CONF_DIR": str(CONF_DIR), "FLINK_LIB_DIR": str(LIB_DIR), "FLINK_HOME": str(FLINK_HOME)}
 
 
 def _script(name: str, *args: str) -> None:
-    subprocess.run(["bash", str(FLINK_HOME / "bin" / name), *args], env=flink_env(), check=True,
-                   stdout=subprocess.DEVNULL)
+    subprocess.run(
+        ["bash", str(FLINK_HOME / "bin" / name), *args], env=flink_env(), check=True, stdout=subprocess.DEVNULL
+    )
 
 
 class FlinkRest:
@@ -125,8 +134,9 @@ class FlinkRest:
 
     def call(self, path: str, method: str = "GET", body: dict | None = None, timeout: float = 5) -> dict:
         data = None if body is None else json.dumps(body).encode()
-        request = urllib.request.Request(self.base + path, data=data, method=method,
-                                         headers={"Content-Type": "application/json"})
+        request = urllib.request.Request(
+            self.base + path, data=data, method=method, headers={"Content-Type": "application/json"}
+        )
         with urllib.request.urlopen(request, timeout=timeout) as response:
             return json.loads(response.read() or b"{}")
 
@@ -317,8 +327,17 @@ def replace_running(job_args: list[str]) -> None:
 def submit(job_args: list[str], savepoint: str | None = None) -> None:
     """``flink run -d -py job/main.py``: the client validates config, token and model first."""
     render_config()
-    command = [str(FLINK_HOME / "bin" / "flink"), "run", "-d", "-py", str(REPO_ROOT / "job" / "main.py"),
-               "-pyexec", sys.executable, "-pyclientexec", sys.executable]
+    command = [
+        str(FLINK_HOME / "bin" / "flink"),
+        "run",
+        "-d",
+        "-py",
+        str(REPO_ROOT / "job" / "main.py"),
+        "-pyexec",
+        sys.executable,
+        "-pyclientexec",
+        sys.executable,
+    ]
     if savepoint:
         command[2:2] = ["-s", savepoint]
     result = subprocess.run([*command, *job_args], env=flink_env(), cwd=REPO_ROOT)
@@ -328,20 +347,24 @@ def submit(job_args: list[str], savepoint: str | None = None) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("action", choices=("up", "down", "status", "submit", "jobs", "stop", "metrics",
-                                           "kill-taskmanager", "start-taskmanager"))
+    parser.add_argument(
+        "action",
+        choices=("up", "down", "status", "submit", "jobs", "stop", "metrics", "kill-taskmanager", "start-taskmanager"),
+    )
     parser.add_argument("--from-savepoint", default=None)
     parser.add_argument("--job", default=None, help="stop/metrics: job id or name (default: the configured job name)")
-    parser.add_argument("--replace", action="store_true",
-                        help="submit: cancel an active job of the same name first (make submit does)")
-    parser.add_argument("--oldest", action="store_true",
-                        help="kill-taskmanager: spare the TaskManager started last (a standby)")
+    parser.add_argument(
+        "--replace", action="store_true", help="submit: cancel an active job of the same name first (make submit does)"
+    )
+    parser.add_argument(
+        "--oldest", action="store_true", help="kill-taskmanager: spare the TaskManager started last (a standby)"
+    )
     parser.epilog = "submit: arguments for job/main.py follow a --"
     # Split at "--" by hand: an argparse.REMAINDER positional would also swallow the
     # options after the action (--from-savepoint, --job) and hand them to job/main.py.
     argv = sys.argv[1:] if argv is None else argv
     split = argv.index("--") if "--" in argv else len(argv)
-    args, job_args = parser.parse_args(argv[:split]), argv[split + 1:]
+    args, job_args = parser.parse_args(argv[:split]), argv[split + 1 :]
     if args.action == "up":
         up()
     elif args.action == "down":

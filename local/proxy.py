@@ -1,13 +1,14 @@
 """A TCP proxy that a test can cut: a broker that goes away and comes back, on demand.
 
-    python -m job.local.proxy --listen 127.0.0.1:19093 --target 127.0.0.1:9092
+    python -m local.proxy --listen 127.0.0.1:19093 --target 127.0.0.1:9092
 
 The reliability tests run it in-process: ``cut()`` closes every connection and refuses
 new ones (connection refused, as from a broker that is down), ``restore()`` listens on
 the same port again. A Kafka broker tells clients to reconnect to its advertised listener, so a
 proxy only stays in the path if the broker behind it advertises the proxy's address
-(``python -m job.local.broker up --advertise HOST:PORT``).
+(``python -m local.broker up --advertise HOST:PORT``).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -72,12 +73,15 @@ class TcpProxy:
             return
         self.connections += 1
         self._open.update((client_out, target_out))
-        await asyncio.gather(self._pipe(client_in, target_out, (client_out, target_out)),
-                             self._pipe(target_in, client_out, (client_out, target_out)))
+        await asyncio.gather(
+            self._pipe(client_in, target_out, (client_out, target_out)),
+            self._pipe(target_in, client_out, (client_out, target_out)),
+        )
         self._open.difference_update((client_out, target_out))
 
-    async def _pipe(self, source: asyncio.StreamReader, sink: asyncio.StreamWriter,
-                    both: tuple[asyncio.StreamWriter, ...]) -> None:
+    async def _pipe(
+        self, source: asyncio.StreamReader, sink: asyncio.StreamWriter, both: tuple[asyncio.StreamWriter, ...]
+    ) -> None:
         """Copy one direction; when either side ends, end both (Kafka never half-closes)."""
         try:
             while data := await source.read(65536):
@@ -103,8 +107,11 @@ def main(argv: list[str] | None = None) -> int:
     proxy = TcpProxy(*args.target, *args.listen).start()
     signal.signal(signal.SIGUSR1, lambda *_: proxy.cut())
     signal.signal(signal.SIGUSR2, lambda *_: proxy.restore())
-    print(f"proxy {proxy.host}:{proxy.port} -> {args.target[0]}:{args.target[1]}; "
-          "SIGUSR1 cuts it, SIGUSR2 restores it, Ctrl-C stops it", flush=True)
+    print(
+        f"proxy {proxy.host}:{proxy.port} -> {args.target[0]}:{args.target[1]}; "
+        "SIGUSR1 cuts it, SIGUSR2 restores it, Ctrl-C stops it",
+        flush=True,
+    )
     try:
         signal.pause()
     except KeyboardInterrupt:

@@ -1,4 +1,5 @@
 """Background processes with PID files under .run/: idempotent start, clean stop."""
+
 from __future__ import annotations
 
 import os
@@ -46,8 +47,9 @@ def start(name: str, argv: list[str], env: dict | None = None, log: Path | None 
     if pid:
         return pid
     with (log or RUN_DIR / f"{name}.log").open("ab") as out:
-        proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                env=env, start_new_session=True)
+        proc = subprocess.Popen(
+            argv, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env, start_new_session=True
+        )
     pid_file.write_text(str(proc.pid))
     return proc.pid
 

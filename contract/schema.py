@@ -13,14 +13,13 @@ Rules (documented in README "Data contract"):
 - A side that never arrived (no demographics, no history) is missing (None), not 0:
   the model was trained with missing values and treats them as unknown.
 """
+
 from __future__ import annotations
 
 from typing import Iterable, Mapping, Optional
 
 DEMOGRAPHIC_FIELDS: tuple[str, ...] = ("age", "man", "woman")
-PRODUCT_FIELDS: tuple[str, ...] = tuple(f"cat{i}" for i in range(99)) + tuple(
-    f"u{i}" for i in range(10)
-)
+PRODUCT_FIELDS: tuple[str, ...] = tuple(f"cat{i}" for i in range(99)) + tuple(f"u{i}" for i in range(10))
 FEATURES: tuple[str, ...] = DEMOGRAPHIC_FIELDS + PRODUCT_FIELDS
 LABEL = "new_category_purchase"
 

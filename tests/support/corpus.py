@@ -6,6 +6,7 @@ messages) promise only that the parser answers with a record or a documented rea
 Every case that the parser accepts carries a uuid no other case uses, so through the job
 each accepted case is one session with exactly one decision.
 """
+
 from __future__ import annotations
 
 import json
@@ -13,9 +14,9 @@ import random
 from dataclasses import dataclass
 from typing import Optional
 
-from job.local.traffic import DEMOGRAPHIC, HISTORIC, demographic_message, historic_message
+from contract.schema import PRODUCT_FIELDS
 from job.records import Rejection, parse_demographic, parse_historic
-from job.schema import PRODUCT_FIELDS
+from local.traffic import DEMOGRAPHIC, HISTORIC, demographic_message, historic_message
 
 LIMIT = 65536  # parsing.max_message_bytes in conf/job.yaml
 ACCEPTED = "accepted"
@@ -153,10 +154,15 @@ def _hand_written(u: int) -> list[Case]:
 
 
 def _valid(rng: random.Random, uuid: int) -> tuple[str, bytes]:
-    """A message as the enrichment pipelines write it (job.local.traffic, the
+    """A message as the enrichment pipelines write it (local.traffic, the
     specification's shapes), to be mutated."""
-    customer = {"uuid": uuid, "age": rng.randint(0, 120), "man": rng.randint(0, 1), "woman": 0,
-                **{name: int(rng.random() < 0.15) for name in PRODUCT_FIELDS}}
+    customer = {
+        "uuid": uuid,
+        "age": rng.randint(0, 120),
+        "man": rng.randint(0, 1),
+        "woman": 0,
+        **{name: int(rng.random() < 0.15) for name in PRODUCT_FIELDS},
+    }
     if rng.random() < 0.5:
         return D, demographic_message(customer, rng)
     return H, historic_message(customer, rng)
@@ -172,9 +178,9 @@ def _mutate(rng: random.Random, payload: bytes) -> bytes:
         elif action < 0.6:
             data[where:where] = bytes([rng.choice(b"{}[]()'\",:\\0-9 .eE+\x00\xff\x80")])
         elif action < 0.8:
-            del data[where:where + rng.randint(1, 5)]
+            del data[where : where + rng.randint(1, 5)]
         else:
-            data[where:where] = data[where:where + rng.randint(1, 20)]  # repeat a slice
+            data[where:where] = data[where : where + rng.randint(1, 20)]  # repeat a slice
     return bytes(data)
 
 

@@ -6,6 +6,7 @@ vs training histograms for the fields that moved in the latest window, and the s
 distribution with the threshold. Written as PNGs and one HTML page under ``--out``; a
 local tool, never imported by the job.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -32,10 +33,11 @@ PSI_FLOOR = 1e-4  # a log axis needs a floor; PSI below it is no drift anyone re
 
 def read_topic(cfg, idle: float = 3.0) -> list[dict]:
     """Every record on the monitoring topic, read until it is quiet for ``idle`` seconds."""
-    from job.local.traffic import TopicReader
+    from job.topic_reader import TopicReader
 
-    reader = TopicReader(cfg.kafka.bootstrap_servers, cfg.kafka.topics.model_monitoring,
-                         extra=cfg.kafka.security.librdkafka())
+    reader = TopicReader(
+        cfg.kafka.bootstrap_servers, cfg.kafka.topics.model_monitoring, extra=cfg.kafka.security.librdkafka()
+    )
     try:
         return [json.loads(m.value()) for _, m in reader.read_until(lambda found: False, idle=idle, linger=0)]
     finally:
@@ -104,34 +106,59 @@ def draw_model(model: str, records: list[dict], reference: Profile, thresholds: 
     named = set(sorted(ever, key=lambda n: -latest_psi.get(n, 0.0))[:NAMED_LINES])
     others = len(ever - named)
     for name in [*latest["fields"], "score"]:
-        values = [max((r["score"] if name == "score" else r["fields"].get(name, {})).get("psi") or PSI_FLOOR,
-                      PSI_FLOOR) for r in records]
+        values = [
+            max((r["score"] if name == "score" else r["fields"].get(name, {})).get("psi") or PSI_FLOOR, PSI_FLOOR)
+            for r in records
+        ]
         if name in named or name == "score":
             ax.plot(times, values, marker="o", linewidth=1.8, label=name, zorder=3)
         elif name in ever:  # warned at some point, but not among the worst now
-            ax.plot(times, values, linewidth=0.7, color="#f4a582", zorder=2,
-                    label=f"{others} more that warned" if others and name == min(ever - named) else None)
+            ax.plot(
+                times,
+                values,
+                linewidth=0.7,
+                color="#f4a582",
+                zorder=2,
+                label=f"{others} more that warned" if others and name == min(ever - named) else None,
+            )
         else:
             ax.plot(times, values, linewidth=0.6, color="#cccccc", zorder=1)
     for level, style in ((thresholds.psi_warn, ":"), (thresholds.psi_alert, "--")):
         ax.axhline(level, color="black", linestyle=style, linewidth=1)
     ax.set_yscale("log")
     ax.set_ylabel("PSI (log)")
-    ax.set_title(f"{model}: PSI per field and window (grey: never warned; dotted warn {thresholds.psi_warn:g}, "
-                 f"dashed alert {thresholds.psi_alert:g})", fontsize=10)
+    ax.set_title(
+        f"{model}: PSI per field and window (grey: never warned; dotted warn {thresholds.psi_warn:g}, "
+        f"dashed alert {thresholds.psi_alert:g})",
+        fontsize=10,
+    )
     ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0))
     for i, name in enumerate(shown):
         field = latest["fields"][name]
-        _compare_bars(fig.add_subplot(grid[1, i]), f"{name}: {field['status']}, PSI {field['psi']:.3f}",
-                      reference.fields[name], field["counts"])
+        _compare_bars(
+            fig.add_subplot(grid[1, i]),
+            f"{name}: {field['status']}, PSI {field['psi']:.3f}",
+            reference.fields[name],
+            field["counts"],
+        )
     score_ax = fig.add_subplot(grid[1, MOVED_SHOWN])
     score = latest["score"]
     if reference.score is not None and "status" in score:
-        _compare_bars(score_ax, f"score: {score['status']}; shown {score['shown_share']:.1%} vs "
-                                f"{score['expected_shown_share']:.1%} expected", reference.score, score["counts"])
+        _compare_bars(
+            score_ax,
+            f"score: {score['status']}; shown {score['shown_share']:.1%} vs "
+            f"{score['expected_shown_share']:.1%} expected",
+            reference.score,
+            score["counts"],
+        )
         if reference.threshold is not None:
-            score_ax.axvline(bin_position(reference.score.edges, reference.threshold), color="black",
-                             linestyle="--", linewidth=1, label=f"threshold {reference.threshold:.3f}")
+            score_ax.axvline(
+                bin_position(reference.score.edges, reference.threshold),
+                color="black",
+                linestyle="--",
+                linewidth=1,
+                label=f"threshold {reference.threshold:.3f}",
+            )
             score_ax.legend(fontsize=7)
     else:
         score_ax.bar(range(len(score["counts"])), _shares(score["counts"]), color="#1f77b4")
@@ -149,20 +176,24 @@ def render(records: Iterable[dict], reference: Profile, thresholds: Thresholds, 
         image = out / f"{''.join(c if c.isalnum() else '_' for c in model)}.png"
         draw_model(model, windows, reference, thresholds, image)
         latest = windows[-1]
-        parts.append(f"<h2>{html.escape(model)}</h2><p>{len(windows)} windows; latest "
-                     f"{_when(latest['window']['first_ms']):%Y-%m-%d %H:%M:%S}&ndash;"
-                     f"{_when(latest['window']['last_ms']):%H:%M:%S} UTC, {latest['sessions']} sessions: "
-                     f"<b>{html.escape(latest['status'])}</b></p><img src=\"{image.name}\" alt=\"{html.escape(model)}\">")
+        parts.append(
+            f"<h2>{html.escape(model)}</h2><p>{len(windows)} windows; latest "
+            f"{_when(latest['window']['first_ms']):%Y-%m-%d %H:%M:%S}&ndash;"
+            f"{_when(latest['window']['last_ms']):%H:%M:%S} UTC, {latest['sessions']} sessions: "
+            f'<b>{html.escape(latest["status"])}</b></p><img src="{image.name}" alt="{html.escape(model)}">'
+        )
     body = "".join(parts) or "<p>No window records yet: the job writes one per window (conf/job.yaml monitoring).</p>"
     page = out / "index.html"
-    page.write_text(f"<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Model monitoring</title>"
-                    f"<style>body{{font-family:system-ui,sans-serif;max-width:1500px;margin:1em auto}}img{{max-width:100%}}"
-                    f"</style></head><body><h1>Model monitoring</h1>{body}</body></html>\n")
+    page.write_text(
+        f'<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Model monitoring</title>'
+        f"<style>body{{font-family:system-ui,sans-serif;max-width:1500px;margin:1em auto}}img{{max-width:100%}}"
+        f"</style></head><body><h1>Model monitoring</h1>{body}</body></html>\n"
+    )
     return page
 
 
 def main(argv: Optional[list[str]] = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m job.local.monitor_page", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m local.monitor_page", description=__doc__)
     parser.add_argument("--config", default=str(REPO_ROOT / "conf" / "job.yaml"))
     parser.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE")
     parser.add_argument("--records", help="a file of window records, one JSON per line, instead of the topic")

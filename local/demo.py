@@ -1,7 +1,8 @@
 """Feed synthetic sessions to the running job and show its decisions arriving.
 
-    python -m job.local.demo --sessions 3000 --malformed 0.02 --rate 400
+python -m local.demo --sessions 3000 --malformed 0.02 --rate 400
 """
+
 from __future__ import annotations
 
 import argparse
@@ -13,7 +14,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 from job.config import load_config
-from job.local import traffic
+from local import traffic
 
 
 class _Progress:
@@ -32,6 +33,7 @@ class _Progress:
             with self.lock:
                 self.done[name] = done
                 print("\r" + "  ".join(map(self._bar, self.totals)), end="", flush=True)
+
         return update
 
     def _bar(self, name: str) -> str:
@@ -54,26 +56,42 @@ def main(argv: list[str] | None = None) -> int:
     cfg = load_config()
     topics = {traffic.DEMOGRAPHIC: cfg.kafka.topics.demographic, traffic.HISTORIC: cfg.kafka.topics.historic}
     uuid_base = int(time.time() * 1000) * 1000  # fresh uuids each run: no clash with live join state
-    plan = traffic.plan_sessions(traffic.customers(args.sessions, args.seed, uuid_base), args.seed, args.malformed,
-                                 paired=True)
+    plan = traffic.plan_sessions(
+        traffic.customers(args.sessions, args.seed, uuid_base), args.seed, args.malformed, paired=True
+    )
     # From the topics' current ends: earlier runs' outputs are not this run's
     security = cfg.kafka.security.librdkafka()
-    reader = traffic.TopicReader(cfg.kafka.bootstrap_servers, cfg.kafka.topics.prediction, from_end=True,
-                                 extra=security)
-    dead_reader = traffic.TopicReader(cfg.kafka.bootstrap_servers, cfg.kafka.topics.dead_letter, from_end=True,
-                                      extra=security)
+    reader = traffic.TopicReader(
+        cfg.kafka.bootstrap_servers, cfg.kafka.topics.prediction, from_end=True, extra=security
+    )
+    dead_reader = traffic.TopicReader(
+        cfg.kafka.bootstrap_servers, cfg.kafka.topics.dead_letter, from_end=True, extra=security
+    )
 
-    if traffic.wait_for_answer(cfg.kafka.bootstrap_servers, topics, reader, uuid_base - 1, timeout=180,
-                               extra=security) is None:
-        print(f"error: no decision on {cfg.kafka.topics.prediction} within 180 s: is the job running (make status)?",
-              file=sys.stderr)
+    if (
+        traffic.wait_for_answer(cfg.kafka.bootstrap_servers, topics, reader, uuid_base - 1, timeout=180, extra=security)
+        is None
+    ):
+        print(
+            f"error: no decision on {cfg.kafka.topics.prediction} within 180 s: is the job running (make status)?",
+            file=sys.stderr,
+        )
         return 1
-    print(f"feeding {args.sessions} sessions ({len(plan.messages)} messages, {plan.malformed} malformed) "
-          f"to {cfg.kafka.bootstrap_servers}")
+    print(
+        f"feeding {args.sessions} sessions ({len(plan.messages)} messages, {plan.malformed} malformed) "
+        f"to {cfg.kafka.bootstrap_servers}"
+    )
     progress = _Progress(sent=len(plan.messages), decisions=len(plan.complete))
     with ThreadPoolExecutor(1) as pool:
-        feeding = pool.submit(traffic.produce, cfg.kafka.bootstrap_servers, topics, plan.messages,
-                              args.rate or None, progress.counter("sent"), security)
+        feeding = pool.submit(
+            traffic.produce,
+            cfg.kafka.bootstrap_servers,
+            topics,
+            plan.messages,
+            args.rate or None,
+            progress.counter("sent"),
+            security,
+        )
         found = traffic.collect_predictions(reader, plan.complete, args.timeout, progress.counter("decisions"))
         sent_at = feeding.result()
     progress.counter("sent")(len(plan.messages))
@@ -87,14 +105,17 @@ def main(argv: list[str] | None = None) -> int:
     shown = sum(v[0][1]["value"] for v in found.values())
     latencies = sorted((v[0][0] - sent_at[u]) * 1000 for u, v in found.items())
     print(f"\nsessions sent        {len(plan.complete)}")
-    print(f"decisions received   {decided} ({decided / max(len(plan.complete), 1):.1%}), "
-          f"shown {shown} ({shown / max(decided, 1):.1%}), duplicates {duplicates}")
+    print(
+        f"decisions received   {decided} ({decided / max(len(plan.complete), 1):.1%}), "
+        f"shown {shown} ({shown / max(decided, 1):.1%}), duplicates {duplicates}"
+    )
     print(f"missing decisions    {len(plan.complete) - decided}")
     print(f"malformed sent       {plan.malformed}, dead-lettered seen {dead}")
     if latencies:
         q = statistics.quantiles(latencies, n=100) if len(latencies) > 1 else latencies * 99
-        print(f"decision latency ms  p50 {q[49]:.0f}  p95 {q[94]:.0f}  p99 {q[98]:.0f} "
-              "(last half sent → prediction read)")
+        print(
+            f"decision latency ms  p50 {q[49]:.0f}  p95 {q[94]:.0f}  p99 {q[98]:.0f} (last half sent → prediction read)"
+        )
     example = next(iter(found.values()))[0][1] if found else None
     if example:
         print(f"example prediction   {json.dumps({**example, 'token': '<redacted>'})}")

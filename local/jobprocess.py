@@ -3,6 +3,7 @@
 Both run beside whatever `make demo` started (own port, own topics), so a test or a
 benchmark never reads another run's data and never disturbs the user's local setup.
 """
+
 from __future__ import annotations
 
 import os
@@ -15,11 +16,12 @@ from pathlib import Path
 from typing import Optional
 
 from job.config import Topics
-from job.local.broker import create_job_topics
-from job.local.kafka import KafkaNode, SaslSsl
-from job.local.traffic import TopicReader, produce
+from job.topic_reader import TopicReader
+from local.broker import create_job_topics
+from local.kafka import KafkaNode, SaslSsl
+from local.traffic import produce
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[1]
 TOPIC_ROLES = tuple(Topics.__dataclass_fields__)
 
 
@@ -52,8 +54,15 @@ class PrivateBroker:
 class JobProcess:
     """A job (``python -m <module>``, a local MiniCluster) on its own fresh topics."""
 
-    def __init__(self, bootstrap: str, workdir: Path, token: str, flags: list[str], module: str = "job.main",
-                 partitions: Optional[int] = None):
+    def __init__(
+        self,
+        bootstrap: str,
+        workdir: Path,
+        token: str,
+        flags: list[str],
+        module: str = "job.main",
+        partitions: Optional[int] = None,
+    ):
         suffix = uuidlib.uuid4().hex[:8]
         self.bootstrap, self.token, self.module = bootstrap, token, module
         self.topics = {role: f"run_{role}_{suffix}" for role in TOPIC_ROLES}
@@ -70,14 +79,27 @@ class JobProcess:
 
     def launch(self) -> None:
         with self.log.open("wb") as out:
-            self.proc = subprocess.Popen([sys.executable, "-m", self.module, *self.args], cwd=REPO, env=self._env(),
-                                         stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", self.module, *self.args],
+                cwd=REPO,
+                env=self._env(),
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
 
     def tool(self, module: str, *args: str, timeout: float = 180) -> subprocess.CompletedProcess:
         """``python -m module --set ... args`` against this job's broker and topics (e.g.
         job.models); stdout holds stdout + stderr."""
-        return subprocess.run([sys.executable, "-m", module, *self.args, *args], cwd=REPO, env=self._env(),
-                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=timeout)
+        return subprocess.run(
+            [sys.executable, "-m", module, *self.args, *args],
+            cwd=REPO,
+            env=self._env(),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            timeout=timeout,
+        )
 
     def send(self, plan, rate=None):
         sides = {"demographic": self.topics["demographic"], "historic": self.topics["historic"]}

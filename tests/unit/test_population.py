@@ -1,8 +1,8 @@
 import subprocess
 import sys
 
-from job.schema import FEATURES, LABEL
-from training.synthetic import population
+from contract.population import population
+from contract.schema import FEATURES, LABEL
 
 
 def test_schema_matches_training_csv():
@@ -24,6 +24,8 @@ def test_seeded_and_plausible():
 
 
 def test_importable_without_sklearn_or_xgboost():
-    code = ("import sys; sys.modules.update(sklearn=None, xgboost=None, sklearn2pmml=None, pypmml=None, yaml=None); "
-            "from training.synthetic import population; population(10, 0)")
+    code = (
+        "import sys; sys.modules.update(sklearn=None, xgboost=None, sklearn2pmml=None, pypmml=None, yaml=None); "
+        "from contract.population import population; population(10, 0)"
+    )
     subprocess.run([sys.executable, "-c", code], check=True)

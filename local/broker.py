@@ -1,14 +1,15 @@
 """The local Apache Kafka broker (single node, KRaft) for `make broker-up`.
 
-    python -m job.local.broker up|down|status [--advertise HOST:PORT]
+    python -m local.broker up|down|status [--advertise HOST:PORT]
 
 Listens where KAFKA_BOOTSTRAP says (default 127.0.0.1:9092), the same variable the job
 reads; its KRaft controller on KAFKA_CONTROLLER_PORT (default: the client port + 1). The
 log lives in .run/kafka/data and survives `make broker-down` (`make clean` removes it).
 Topics are created with the standard Kafka admin API, so the same code works against a
-real cluster. ``--advertise`` tells clients another address, e.g. a job.local.proxy in
+real cluster. ``--advertise`` tells clients another address, e.g. a local.proxy in
 front of it (start that first: the topics are created through it).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -18,8 +19,8 @@ import time
 from typing import Mapping, Optional
 
 from job.config import BOOTSTRAP_ENV, load_config
-from job.local import processes
-from job.local.kafka import KafkaNode
+from local import processes
+from local.kafka import KafkaNode
 
 NAME = "broker"
 DEFAULT_PARTITIONS = 2
@@ -34,8 +35,9 @@ def host_port(bootstrap: str) -> tuple[str, int]:
     return host, int(port)
 
 
-def create_topics(bootstrap: str, topics: list[str], partitions: int = DEFAULT_PARTITIONS,
-                  client: Optional[Mapping[str, str]] = None) -> list[str]:
+def create_topics(
+    bootstrap: str, topics: list[str], partitions: int = DEFAULT_PARTITIONS, client: Optional[Mapping[str, str]] = None
+) -> list[str]:
     """Create missing topics; returns the ones created. ``client``: librdkafka settings
     (security) besides the bootstrap servers."""
     from confluent_kafka.admin import AdminClient, NewTopic
@@ -58,8 +60,14 @@ def _wait_for_leaders(admin, topics: list[str], seconds: float = 30) -> None:
     deadline = time.monotonic() + seconds
     while True:
         found = admin.list_topics(timeout=10).topics
-        pending = [t for t in topics if t not in found or found[t].error is not None or not found[t].partitions
-                   or any(p.leader < 0 for p in found[t].partitions.values())]
+        pending = [
+            t
+            for t in topics
+            if t not in found
+            or found[t].error is not None
+            or not found[t].partitions
+            or any(p.leader < 0 for p in found[t].partitions.values())
+        ]
         if not pending:
             return
         if time.monotonic() > deadline:
@@ -67,13 +75,18 @@ def _wait_for_leaders(admin, topics: list[str], seconds: float = 30) -> None:
         time.sleep(0.1)
 
 
-def create_job_topics(bootstrap: str, topics: Mapping[str, str], partitions: int = DEFAULT_PARTITIONS,
-                      client: Optional[Mapping[str, str]] = None) -> list[str]:
+def create_job_topics(
+    bootstrap: str,
+    topics: Mapping[str, str],
+    partitions: int = DEFAULT_PARTITIONS,
+    client: Optional[Mapping[str, str]] = None,
+) -> list[str]:
     """The job's topics by role (``Topics``); the model control topic gets one partition,
     because control messages must be applied in the order they were published."""
     control = [name for role, name in topics.items() if role == "model_control"]
     return create_topics(bootstrap, control, 1, client) + create_topics(
-        bootstrap, [name for role, name in topics.items() if role != "model_control"], partitions, client)
+        bootstrap, [name for role, name in topics.items() if role != "model_control"], partitions, client
+    )
 
 
 def local_node(bootstrap: str, advertise: Optional[str] = None) -> KafkaNode:
@@ -90,14 +103,18 @@ def up(bootstrap: str, topics: Mapping[str, str], advertise: Optional[str] = Non
     if pid is None:
         pid = node.start(NAME)
     created = create_job_topics(bootstrap, topics)
-    print(f"Apache Kafka up at {node.bootstrap}, advertised {advertise or node.bootstrap} (pid {pid}, "
-          f"log {node.log}, data {node.data}); topics created: {', '.join(created) or 'none, all existed'}")
+    print(
+        f"Apache Kafka up at {node.bootstrap}, advertised {advertise or node.bootstrap} (pid {pid}, "
+        f"log {node.log}, data {node.data}); topics created: {', '.join(created) or 'none, all existed'}"
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("action", choices=("up", "down", "status"))
-    parser.add_argument("--advertise", default=None, help="HOST:PORT the broker gives clients (default: where it listens)")
+    parser.add_argument(
+        "--advertise", default=None, help="HOST:PORT the broker gives clients (default: where it listens)"
+    )
     args = parser.parse_args(argv)
     cfg = load_config()
     bootstrap = cfg.kafka.bootstrap_servers

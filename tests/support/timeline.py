@@ -1,5 +1,6 @@
 """Traffic on a schedule, and reading results back: halves that must arrive at chosen
 moments (join edge cases), or a stream that keeps flowing while faults are injected."""
+
 from __future__ import annotations
 
 import json
@@ -9,7 +10,8 @@ import time
 from dataclasses import dataclass
 from typing import Callable, Optional
 
-from job.local.traffic import Message, TopicReader, produce
+from job.topic_reader import TopicReader
+from local.traffic import Message, produce
 
 
 @dataclass(frozen=True)
@@ -24,7 +26,7 @@ def as_stream(messages: list[Message], seed: int, window: int = 20) -> list[Mess
     pipelines (plan_sessions shuffles a whole run, which suits a backlog, not a stream)."""
     rng = random.Random(seed)
     ordered = sorted(messages, key=lambda m: -1 if m.uuid is None else m.uuid)
-    chunks = [ordered[i:i + window] for i in range(0, len(ordered), window)]
+    chunks = [ordered[i : i + window] for i in range(0, len(ordered), window)]
     return [message for chunk in chunks for message in rng.sample(chunk, len(chunk))]
 
 
@@ -54,14 +56,15 @@ class Background(threading.Thread):
             raise self.error
 
 
-def read_until(reader: TopicReader, enough: Callable[[list[dict]], bool], idle: float,
-               linger: float = 2.0) -> list[dict]:
+def read_until(
+    reader: TopicReader, enough: Callable[[list[dict]], bool], idle: float, linger: float = 2.0
+) -> list[dict]:
     """``reader.read_until`` with JSON bodies, each with ``_at``: when the job wrote it (the
     record's CreateTime, in seconds), since a test may read long after the fact."""
     bodies: list[dict] = []
 
     def enough_pairs(pairs: list) -> bool:
-        bodies.extend(_body(message) for _, message in pairs[len(bodies):])
+        bodies.extend(_body(message) for _, message in pairs[len(bodies) :])
         return enough(bodies)
 
     return [_body(message) for _, message in reader.read_until(enough_pairs, idle, linger)]

@@ -2,7 +2,7 @@
 
 It lets the package train, test and build fixtures without the real data, and lets the
 streaming side generate plausible messages. It must stay importable with numpy and
-pandas alone (the job's virtualenv has no scikit-learn or xgboost); ``job.schema`` is
+pandas alone (the job's virtualenv has no scikit-learn or xgboost); ``contract.schema`` is
 plain Python and gives the column names, so the sample always matches the contract.
 
 The signal is deliberately shaped like the real data: age and sex move the purchase
@@ -10,19 +10,31 @@ rate only a little (an age/sex targeting cannot pay for itself), while a handful
 store categories and opaque ``u`` flags carry most of it; a shared "shopper activity"
 factor correlates the purchase flags as real baskets are.
 """
+
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
 
-from job.schema import FEATURES, LABEL, PRODUCT_FIELDS
+from contract.schema import FEATURES, LABEL, PRODUCT_FIELDS
 
 N_U_FLAGS = sum(name.startswith("u") for name in PRODUCT_FIELDS)
 N_CATEGORIES = len(PRODUCT_FIELDS) - N_U_FLAGS
 BASE_RATE = 0.12
 
-_CATEGORY_EFFECTS = {36: 1.1, 43: 0.9, 27: 0.9, 72: 0.8, 21: 0.7, 18: 0.5, 54: 0.4,
-                     35: -0.8, 40: -0.7, 13: -0.6, 66: -0.5}
+_CATEGORY_EFFECTS = {
+    36: 1.1,
+    43: 0.9,
+    27: 0.9,
+    72: 0.8,
+    21: 0.7,
+    18: 0.5,
+    54: 0.4,
+    35: -0.8,
+    40: -0.7,
+    13: -0.6,
+    66: -0.5,
+}
 _U_EFFECTS = {8: 0.6, 3: 0.4, 0: -0.5}
 
 
