@@ -222,14 +222,14 @@ reliability: setup jars
 ## model-push: publish a model to the running job: MODEL=path.pmml [NAME= VERSION= THRESHOLD=] and SHARE=0..1 (default 1, a swap) or SHADOW=1
 model-push: setup
 	@test -n "$(MODEL)" || { echo "error: MODEL=path/to/model.pmml is required (its metadata JSON beside it)" >&2; exit 2; }
-	$(PY) -m job.models push $(MODEL) $(if $(NAME),--name $(NAME)) $(if $(VERSION),--version $(VERSION)) \
+	$(PY) -m job.model_cli push $(MODEL) $(if $(NAME),--name $(NAME)) $(if $(VERSION),--version $(VERSION)) \
 	  $(if $(THRESHOLD),--threshold $(THRESHOLD)) $(if $(SHADOW),--shadow,$(if $(SHARE),--share $(SHARE)))
 
 ## model-list: the control topic's messages and the registry as the job last reported it
 model-list: setup
-	$(PY) -m job.models list
+	$(PY) -m job.model_cli list
 
 ## model-retire: stop serving or shadowing NAME=... VERSION=...
 model-retire: setup
 	@test -n "$(NAME)" -a -n "$(VERSION)" || { echo "error: NAME=... VERSION=... are required" >&2; exit 2; }
-	$(PY) -m job.models retire $(NAME) $(VERSION)
+	$(PY) -m job.model_cli retire $(NAME) $(VERSION)

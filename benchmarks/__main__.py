@@ -28,10 +28,10 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.ticker import NullFormatter  # noqa: E402
 
-from benchmarks import broker, endtoend, parsing, scenarios, scoring  # noqa: E402
+from benchmarks import broker, endtoend, history, parsing, scenarios, scoring  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
-RESULTS, HISTORY, LATEST = HERE / "results", HERE / "history.jsonl", HERE / "latest.png"
+RESULTS, HISTORY, LATEST = HERE / "results", history.HISTORY, HERE / "latest.png"
 
 
 def machine() -> dict:
@@ -235,6 +235,7 @@ def main(argv: list[str] | None = None) -> int:
     if not args.quick:
         with HISTORY.open("a") as fh:
             fh.write(json.dumps(summary(report)) + "\n")
+        history.write()
         shutil.copy(RESULTS / f"{stamp}.png", LATEST)
     print(f"\nresults: {RESULTS / stamp}.json and .png" + ("" if args.quick else f"; history: {HISTORY}"))
     return 0

@@ -18,7 +18,7 @@ import statistics
 import time
 from typing import Callable
 
-from job.records import Parsed, general_demographic, general_historic, parse_demographic, parse_historic
+from job.inputs import Parsed, general_demographic, general_historic, parse_demographic, parse_historic
 from local.traffic import SPARSE, customers, demographic_message, historic_message
 
 LIMIT = 65536  # parsing.max_message_bytes in conf/job.yaml

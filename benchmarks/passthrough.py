@@ -17,10 +17,10 @@ import sys
 from pyflink.common import Row
 from pyflink.datastream.functions import FlatMapFunction
 
-from job import messages
+from job import outputs
 from job.config import ConfigError, load_config, parse_set_flags, read_token
+from job.inputs import Demographic
 from job.pipeline import Outputs, attach_kafka, keyed_row_type, make_environment, parse_both
-from job.records import Demographic
 
 
 class EchoHistoric(FlatMapFunction):
@@ -32,7 +32,7 @@ class EchoHistoric(FlatMapFunction):
 
     def flat_map(self, record):
         if not isinstance(record, Demographic):
-            yield Row(str(record.uuid), messages.prediction(record.uuid, 1, self.token))
+            yield Row(str(record.uuid), outputs.prediction(record.uuid, 1, self.token))
 
 
 def build_passthrough(demographic, historic, cfg, token):

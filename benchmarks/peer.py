@@ -24,13 +24,13 @@ from typing import Optional
 
 from confluent_kafka import Consumer, Producer
 
-from job import messages
+from job import outputs
 from job.config import Config, ConfigError, load_config, parse_set_flags, read_token
 from job.decision import decide
 from job.engines import open_scorer
+from job.inputs import Rejection, parse_demographic, parse_historic
 from job.model import load_spec
 from job.pmml import ModelError
-from job.records import Rejection, parse_demographic, parse_historic
 from job.sessions import NO_WATERMARK, Clock, JoinedSession, Rules, Session
 
 FAR_FUTURE = 2**62
@@ -133,7 +133,7 @@ def publish(
     for session in sessions:
         value = decide(probabilities.get(session.uuid), threshold, cfg.model.safe_default)
         producer.produce(
-            cfg.kafka.topics.prediction, key=str(session.uuid), value=messages.prediction(session.uuid, value, token)
+            cfg.kafka.topics.prediction, key=str(session.uuid), value=outputs.prediction(session.uuid, value, token)
         )
 
 

@@ -3,7 +3,7 @@
 Both sides import this module so that a customer's features are built by one piece of
 code: the model is trained on exactly the rows the job will score.
 
-Rules (documented in README "Data contract"):
+Rules (documented in docs/architecture.md):
 - Model inputs are the raw message fields: age, man, woman, cat0..cat98, u0..u9.
 - Duplicate keys in ``products``: a flag is 1 if any occurrence says 1 ("any purchase
   wins"). The flags record that a purchase happened; a 0 beside a 1 is an absent

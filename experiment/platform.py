@@ -39,8 +39,8 @@ from job.config import Config, ConfigError, load_config, parse_set_flags, read_t
 from job.control import model_id
 from job.decision import decide
 from job.engines import open_scorer
-from job.messages import MODEL_NAME_HEADER, MODEL_VERSION_HEADER
 from job.model import load_spec
+from job.outputs import MODEL_NAME_HEADER, MODEL_VERSION_HEADER
 from job.pmml import ModelError
 from local import traffic
 

@@ -172,7 +172,7 @@ class FlinkConfig:
 
 @dataclass(frozen=True)
 class MonitoringConfig:
-    """Live drift monitoring (job/monitoring, README "Model monitoring")."""
+    """Live drift monitoring (job/monitoring, docs/monitoring.md)."""
 
     enabled: bool
     profile: Optional[Path]  # the reference; None: the model metadata's "profile", next to the PMML

@@ -19,14 +19,14 @@ from pyflink.datastream.connectors.kafka import KafkaOffsetResetStrategy, KafkaO
 from pyflink.datastream.functions import ProcessFunction, RuntimeContext
 from pyflink.table import StreamTableEnvironment
 
-from job import messages
+from job import outputs
 from job.config import Config, WatermarkConfig, worker_pythonpath
 from job.control import model_id
+from job.inputs import Rejection, parse_demographic, parse_historic
 from job.join import SessionJoin
 from job.model import ModelSpec
 from job.monitor import MonitorModels
 from job.monitoring.profile import Profile
-from job.records import Rejection, parse_demographic, parse_historic
 from job.serving import ServeModels, decision_row_type, registry_descriptor
 from job.sessions import Rules
 
@@ -54,11 +54,11 @@ class ParseMessages(ProcessFunction):
         self.rejected = metrics.counter("messages_dead_lettered")
 
     def process_element(self, value, ctx):
-        payload = messages.from_wire(value)
+        payload = outputs.from_wire(value)
         parsed = self.parse(payload, self.max_bytes)
         if isinstance(parsed, Rejection):
             self.rejected.inc()
-            letter = messages.dead_letter(self.source_topic, payload, parsed, self.max_bytes, int(time.time() * 1000))
+            letter = outputs.dead_letter(self.source_topic, payload, parsed, self.max_bytes, int(time.time() * 1000))
             yield self.dead_letters, Row(self.source_topic, letter)
         else:
             self.accepted.inc()
@@ -100,7 +100,7 @@ class Outputs:
 
 
 # Kafka header of each prediction → the column of the decision row it carries (UTF-8).
-HEADERS = {messages.MODEL_NAME_HEADER: "model_name", messages.MODEL_VERSION_HEADER: "model_version"}
+HEADERS = {outputs.MODEL_NAME_HEADER: "model_name", outputs.MODEL_VERSION_HEADER: "model_version"}
 
 
 def build_decisions(
@@ -228,7 +228,7 @@ def kafka_source(cfg: Config, topic: str) -> KafkaSource:
             if control
             else KafkaOffsetsInitializer.committed_offsets(KafkaOffsetResetStrategy.EARLIEST)
         )
-        .set_value_only_deserializer(SimpleStringSchema(messages.WIRE_CHARSET))
+        .set_value_only_deserializer(SimpleStringSchema(outputs.WIRE_CHARSET))
         .set_property("commit.offsets.on.checkpoint", "true")
     )
     for key, value in cfg.kafka.consumer_properties().items():

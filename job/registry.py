@@ -1,6 +1,6 @@
 """The serving registry: which model versions decide, with what share, and which shadow (pure).
 
-Rules (README, "Model lifecycle"):
+Rules (docs/models.md):
 
 * Serving shares always sum to 1. ``activate`` with share s gives the version exactly s
   and scales every other serving model by (1 - s) (so s = 1 is a full swap, and the

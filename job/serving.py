@@ -28,7 +28,7 @@ from pyflink.datastream import OutputTag
 from pyflink.datastream.functions import BroadcastProcessFunction, RuntimeContext
 from pyflink.datastream.state import MapStateDescriptor
 
-from job import control, messages, registry
+from job import control, outputs, registry
 from job.control import ModelEntry
 from job.decision import decide
 from job.engines import open_scorer
@@ -157,7 +157,7 @@ class ServeModels(BroadcastProcessFunction):
         if value:
             self.shown.inc()
         key = str(session.uuid)
-        yield Row(key, messages.prediction(session.uuid, value, self.token), serving.name, serving.version)
+        yield Row(key, outputs.prediction(session.uuid, value, self.token), serving.name, serving.version)
         if self.monitoring is not None and (self.sample >= 1.0 or random.random() < self.sample):
             # a side output from process_element: PyFlink 2.2.1 fails on side outputs from
             # keyed broadcast on_timer, and this function has no timers
@@ -169,7 +169,7 @@ class ServeModels(BroadcastProcessFunction):
                 self.shadow_scores,
                 Row(
                     key,
-                    messages.shadow_score(
+                    outputs.shadow_score(
                         session.uuid,
                         shadow.id,
                         probability,
@@ -186,7 +186,7 @@ class ServeModels(BroadcastProcessFunction):
         now = int(time.time() * 1000)
         message = None
         try:
-            message = control.parse(messages.from_wire(value))
+            message = control.parse(outputs.from_wire(value))
             candidate = registry.apply(self.registry, message)
             self._serve(candidate)  # loads and verifies every new version first
         except Exception as err:  # anything, even an engine bug on an odd PMML: reject, never crash-loop on the log

@@ -35,7 +35,7 @@ from dataclasses import dataclass, replace
 from typing import Optional, Union
 
 from contract.schema import feature_row
-from job.records import Demographic, Historic
+from job.inputs import Demographic, Historic
 
 Half = Union[Demographic, Historic]
 

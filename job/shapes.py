@@ -1,12 +1,12 @@
-"""The common message shapes, recognised at C speed; job/records.py parses everything else.
+"""The common message shapes, recognised at C speed; job/inputs.py parses everything else.
 
 A specification-shaped history is ~1,270 bytes: all 109 product keys, some repeated, in
 either quote style. The general parser builds every (key, value) pair in Python (and
 runs ``ast`` for the literal style), hundreds of µs per message. Here compiled regexes,
 ``bytes.split`` and set operations do the work instead.
 
-Each function returns what job/records.py builds its record from, or None when the
-payload is not exactly one of the shapes below; records.py then runs the general parser,
+Each function returns what job/inputs.py builds its record from, or None when the
+payload is not exactly one of the shapes below; inputs.py then runs the general parser,
 which alone decides rejections. So a shape only has to be a payload that both JSON and
 Python read the same way, and the general parser accepts with the same values:
 
@@ -16,7 +16,7 @@ Python read the same way, and the general parser accepts with the same values:
 - a history has exactly the keys uuid and products, each once; products keys are model
   features only, written ``'cat7': 1`` with at most one space around the colon and comma.
 
-Repeated product keys are OR-merged (any purchase wins, contract/schema.py), as records.py does.
+Repeated product keys are OR-merged (any purchase wins, contract/schema.py), as inputs.py does.
 """
 
 from __future__ import annotations
@@ -64,7 +64,7 @@ _DEMOGRAPHIC = re.compile(_WS + rb"\{" + b",".join([_DEMOGRAPHIC_PAIR] * 4) + rb
 
 def historic(payload: bytes) -> Optional[tuple[int, int]]:
     """(uuid, product bits) of a history in the common shape, else None. The uuid is
-    below 10^19; records.py checks its range."""
+    below 10^19; inputs.py checks its range."""
     for head_pattern, tail_pattern in _ORDERS:  # noqa: B007  (tail_pattern: after the loop)
         head = head_pattern.match(payload)
         if head is not None:
@@ -88,7 +88,7 @@ def historic(payload: bytes) -> Optional[tuple[int, int]]:
 def demographic(payload: bytes) -> Optional[dict[str, Union[int, float]]]:
     """A demographic's four fields, each exactly once, with their JSON/Python values, else None.
 
-    Their values are not checked here: records.py validates them as for any payload.
+    Their values are not checked here: inputs.py validates them as for any payload.
     """
     match = _DEMOGRAPHIC.fullmatch(payload)
     if match is None:

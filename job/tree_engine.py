@@ -645,7 +645,7 @@ class TreeEnsemble:
         ANDed in one call, as a batch's cannot be without leaving the cache."""
         values = self._values_of(row)
         try:
-            record = np.fromiter(values, np.float64, len(values))  # ints too, 1.5x faster than np.array
+            record = np.fromiter(values, np.float64, len(values))  # ints too; faster than np.array
         except TypeError:  # None somewhere: np.array makes it NaN
             record = np.array(values, dtype=np.float64)
         keys = self._keys(record)

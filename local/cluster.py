@@ -33,7 +33,7 @@ CONF_DIR = FLINK_DIR / "conf"
 LIB_DIR = FLINK_DIR / "lib"
 PORT_DEFAULTS = {"REST_PORT": 8081, "RPC_PORT": 6123, "TM_RPC_PORT": 6122, "BLOB_PORT": 6124}
 ACTIVE_STATES = ("RUNNING", "CREATED", "RESTARTING", "INITIALIZING")
-# The job's own metrics (README, "Join semantics"), as `metrics` reports them.
+# The job's own metrics (docs/join.md), as `metrics` reports them.
 JOB_METRICS = (
     *(f"sessions_{event}" for event in sessions.EVENTS),
     "messages_accepted",

@@ -90,7 +90,7 @@ class JobProcess:
 
     def tool(self, module: str, *args: str, timeout: float = 180) -> subprocess.CompletedProcess:
         """``python -m module --set ... args`` against this job's broker and topics (e.g.
-        job.models); stdout holds stdout + stderr."""
+        job.model_cli); stdout holds stdout + stderr."""
         return subprocess.run(
             [sys.executable, "-m", module, *self.args, *args],
             cwd=REPO,

@@ -1,5 +1,5 @@
 """``make monitor``: the model monitoring page, drawn from the window records on
-kafka.topics.model_monitoring and the reference profile (README "Model monitoring").
+kafka.topics.model_monitoring and the reference profile (docs/monitoring.md).
 
 Per serving model: each field's PSI over time against the warn and alert lines, live
 vs training histograms for the fields that moved in the latest window, and the score

@@ -277,5 +277,5 @@ def collect_predictions(
 
 def headers(message) -> dict[str, str]:
     """A consumed record's Kafka headers as text: on a prediction, ``model_name`` and
-    ``model_version`` (job.messages) say which model version decided it."""
+    ``model_version`` (job.outputs) say which model version decided it."""
     return {name: value.decode() for name, value in (message.headers() or [])}

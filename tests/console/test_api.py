@@ -141,7 +141,7 @@ def test_the_live_plan_is_the_planners_sample_size(client):
         "/api/plan",
         json={"alpha": "0.05", "power": "0.8", "mde": "0.7", "sd": "15", "sided": "2", "treatment_share": "0.5"},
     ).get_json()
-    assert (answer["plan"]["n_control"], answer["plan"]["n_treatment"]) == (7209, 7209)  # README, make plan
+    assert (answer["plan"]["n_control"], answer["plan"]["n_treatment"]) == (7209, 7209)  # docs/experiment.md, make plan
     assert answer["seconds"] == pytest.approx(14418 / 150) and answer["solved"] == "sample_size"
     assert answer["curve"][-1]["customers"] == 2 * 14418 and answer["warnings"] == []
 

@@ -1,6 +1,6 @@
 """Model lifecycle through the running job (a real process on a real broker): a swap
 under load, a corrupt model rejected while the old one serves, traffic shares, shadow
-scores. Models are published with the real CLI (python -m job.models), except the
+scores. Models are published with the real CLI (python -m job.model_cli), except the
 corrupt one, which the CLI would refuse before publishing: it goes on the control topic
 raw, as a buggy publisher would send it."""
 
@@ -23,8 +23,8 @@ from job import control
 from job.config import load_config
 from job.decision import decide
 from job.engines import open_scorer
+from job.inputs import parse_demographic, parse_historic
 from job.model import load_spec
-from job.records import parse_demographic, parse_historic
 from job.routing import route
 from local.traffic import customers, headers, plan_sessions, wait_for_answer
 from tests.support.e2e import TOKEN
@@ -43,7 +43,7 @@ ID_V1, ID_V2 = control.model_id(V1.name, V1.version), control.model_id(V2.name, 
 
 
 def models(job, store: Path, *args: str):
-    return job.tool("job.models", f"--set=models.store={store}", *args)
+    return job.tool("job.model_cli", f"--set=models.store={store}", *args)
 
 
 def serving(job) -> None:

@@ -24,9 +24,9 @@ from contract.schema import feature_row
 from job.config import load_config
 from job.decision import decide
 from job.engines import open_scorer
+from job.inputs import Demographic, Historic, parse_demographic, parse_historic
 from job.model import load_spec
 from job.pipeline import keyed_row_type, source_watermarks
-from job.records import Demographic, Historic, parse_demographic, parse_historic
 from tests.support.fixtures import FIXTURES
 from tests.support.minicluster import TOKEN, demo, hist, job_outputs
 

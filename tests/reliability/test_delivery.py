@@ -6,7 +6,7 @@ written, so its receive times give the latency a consumer of decisions sees.
 exactly-once (Kafka transactions committed at each checkpoint) must show 0 duplicates and
 0 lost; at-least-once 0 lost, with the duplicates the crash replays (its count is the
 comparison, not a limit). The latencies and counts go into the reliability table and
-the test output (README, "Delivery guarantees").
+the test output (docs/reliability.md).
 """
 
 from __future__ import annotations

@@ -49,7 +49,11 @@ def test_a_pushed_model_keeps_serving_after_a_savepoint_resume(stack, new_job, t
     job = new_job("join.timeout_ms=60000")
     job.submit()
     done = stack.module(
-        "job.models", *job.args, f"--set=models.store={tmp_path / 'store'}", "push", str(REPO / "pmml" / "model.pmml")
+        "job.model_cli",
+        *job.args,
+        f"--set=models.store={tmp_path / 'store'}",
+        "push",
+        str(REPO / "pmml" / "model.pmml"),
     )
     assert "job: accepted" in done.stdout, done.stdout
 

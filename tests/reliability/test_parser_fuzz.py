@@ -6,7 +6,7 @@ from collections import Counter
 
 import pytest
 
-from job.records import REASONS
+from job.inputs import REASONS
 from tests.support.corpus import ACCEPTED, accepted_uuids, corpus, outcome
 
 CORPUS = corpus(seed=11, uuid_base=50_000_000)

@@ -1,9 +1,9 @@
 """SASL_SSL for real: a broker of the test's own whose one listener requires SCRAM-SHA-512
 over TLS, with a CA and certificate the test makes.
 
-The job (submitted with `make submit` to the suite's cluster), `job.models` (what `make
+The job (submitted with `make submit` to the suite's cluster), `job.model_cli` (what `make
 model-push` runs) and the experiment platform (what the console drives) connect with the
-settings the README gives, the password only in the environment. A wrong password fails
+settings docs/cluster.md gives, the password only in the environment. A wrong password fails
 each tool with one clear sentence and a handful of login attempts, not a retry storm. The
 password and the experiment token appear in no log, no Flink REST answer, no dead letter.
 """
@@ -101,7 +101,7 @@ def test_the_job_decides_every_session_over_sasl_ssl(run):
 def test_model_cli_and_platform_connect_with_credentials_from_the_environment(run, secured):
     _, env = secured
     topics = [f"--set=kafka.topics.{role}={name}" for role, name in run["job"].topics.items()]
-    listed, _ = tool("job.models", *topics, "list", "--idle", "1", env=env)
+    listed, _ = tool("job.model_cli", *topics, "list", "--idle", "1", env=env)
     assert listed.returncode == 0, listed.stdout
     assert PASSWORD not in listed.stdout
 
@@ -115,7 +115,7 @@ def test_model_cli_and_platform_connect_with_credentials_from_the_environment(ru
         reader.close()
 
 
-@pytest.mark.parametrize("module,args", [("job.models", ["list"]), ("job.main", [])])
+@pytest.mark.parametrize("module,args", [("job.model_cli", ["list"]), ("job.main", [])])
 def test_a_wrong_password_fails_fast_with_a_clear_message(run, secured, module, args):
     broker, env = secured
     log = broker.node.log

@@ -1,6 +1,6 @@
 """A deterministic fuzz corpus of hostile payloads for both input topics.
 
-Hand-written cases name the outcome the data contract (README, "Data contract") promises:
+Hand-written cases name the outcome the data contract (docs/architecture.md) promises:
 a reason code, or ACCEPTED. Generated cases (random bytes, byte-level mutations of valid
 messages) promise only that the parser answers with a record or a documented reason.
 Every case that the parser accepts carries a uuid no other case uses, so through the job
@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Optional
 
 from contract.schema import PRODUCT_FIELDS
-from job.records import Rejection, parse_demographic, parse_historic
+from job.inputs import Rejection, parse_demographic, parse_historic
 from local.traffic import DEMOGRAPHIC, HISTORIC, demographic_message, historic_message
 
 LIMIT = 65536  # parsing.max_message_bytes in conf/job.yaml

@@ -1,5 +1,5 @@
-"""Join edge cases as timed traffic, each with its documented outcome (README,
-"Reliability"): the sessions its uuids make, the halves that decide each session, and
+"""Join edge cases as timed traffic, each with its documented outcome
+(docs/reliability.md): the sessions its uuids make, the halves that decide each session, and
 what it adds to the job's ``sessions_*`` metrics.
 
 The join runs in event time: a deadline passes when records written after it have been

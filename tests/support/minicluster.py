@@ -13,8 +13,8 @@ from pyflink.datastream.functions import MapFunction
 
 from contract.schema import PRODUCT_FIELDS
 from job.config import load_config, parse_set_flags
-from job.messages import to_wire
 from job.model import load_spec
+from job.outputs import to_wire
 from job.pipeline import build_decisions, event_time, make_environment
 from local.traffic import historic_message
 from tests.support.fixtures import FIXTURES

@@ -10,7 +10,7 @@ from experiment.assignment import CONTROL, TREATMENT, arm_of, bucket
 from experiment.config import load_experiment
 from experiment.response import ResponseModel, draw_outcomes, revenue, true_effect
 from job.config import ConfigError
-from job.records import Demographic, Historic, parse_demographic, parse_historic
+from job.inputs import Demographic, Historic, parse_demographic, parse_historic
 from local.traffic import DEMOGRAPHIC, HISTORIC, customers
 
 

@@ -4,9 +4,9 @@ import base64
 import json
 
 from contract.schema import FEATURES, feature_row
-from job import messages
+from job import outputs
 from job.decision import decide
-from job.records import Rejection
+from job.inputs import Rejection
 
 
 def test_decision_threshold_and_fallback():
@@ -27,17 +27,17 @@ def test_feature_row_missing_sides_and_absent_categories():
 
 
 def test_prediction_is_exactly_the_contract():
-    assert json.loads(messages.prediction(1234567, 1, "tok")) == {"uuid": 1234567, "value": 1, "token": "tok"}
+    assert json.loads(outputs.prediction(1234567, 1, "tok")) == {"uuid": 1234567, "value": 1, "token": "tok"}
 
 
 def test_dead_letter_keeps_raw_payload_reason_and_truncates():
-    letter = json.loads(messages.dead_letter("topic_historic", b"x" * 100, Rejection("too_large", "d"), 10, 5))
+    letter = json.loads(outputs.dead_letter("topic_historic", b"x" * 100, Rejection("too_large", "d"), 10, 5))
     assert letter["payload"] == "x" * 10 and letter["truncated"] and letter["payload_bytes"] == 100
     assert letter["reason"] == "too_large" and letter["source_topic"] == "topic_historic"
-    binary = json.loads(messages.dead_letter("t", b"\xff\x00", Rejection("not_utf8", "d"), 10, 5))
+    binary = json.loads(outputs.dead_letter("t", b"\xff\x00", Rejection("not_utf8", "d"), 10, 5))
     assert binary["payload"] is None and base64.b64decode(binary["payload_base64"]) == b"\xff\x00"
 
 
 def test_wire_encoding_round_trips_every_byte():
     payload = bytes(range(256))
-    assert messages.from_wire(messages.to_wire(payload)) == payload
+    assert outputs.from_wire(outputs.to_wire(payload)) == payload

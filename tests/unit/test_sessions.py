@@ -6,7 +6,7 @@ from dataclasses import replace
 from hypothesis import given
 from hypothesis import strategies as st
 
-from job.records import Demographic, Historic
+from job.inputs import Demographic, Historic
 from job.sessions import (
     DECIDED,
     JOINED,

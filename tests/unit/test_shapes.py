@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 
 from contract.schema import PRODUCT_FIELDS
 from job import shapes
-from job.records import general_demographic, general_historic, parse_demographic, parse_historic
+from job.inputs import general_demographic, general_historic, parse_demographic, parse_historic
 from tests.support.corpus import LIMIT, corpus, parse
 
 # The spellings a fast path must tell apart: both quote styles, JSON's and Python's

@@ -7,7 +7,7 @@ from collections import Counter
 
 from contract.schema import PRODUCT_FIELDS
 from job import shapes
-from job.records import parse_historic
+from job.inputs import parse_historic
 from local.traffic import DEMOGRAPHIC, HISTORIC, SPARSE, SPECIFICATION, customers, plan_sessions
 
 

@@ -27,7 +27,7 @@ UUID_MAX = 2**63 - 1
 # json/ast see it: deep nesting makes json raise RecursionError and, under PemJa,
 # CPython 3.11's ast raise SystemError ("AST constructor recursion depth mismatch").
 MAX_DEPTH = 8
-# Every reason a Rejection can carry (README, "Data contract"); alerts and dead-letter
+# Every reason a Rejection can carry (docs/architecture.md); alerts and dead-letter
 # consumers key on them, so they only ever grow.
 REASONS = (
     "too_large",

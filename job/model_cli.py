@@ -1,8 +1,8 @@
 """Publish and inspect models while the job runs: the control topic's command line.
 
-    python -m job.models push PMML [--share S | --shadow] [--name N] [--version V] [--threshold T]
-    python -m job.models retire NAME VERSION
-    python -m job.models list
+    python -m job.model_cli push PMML [--share S | --shadow] [--name N] [--version V] [--threshold T]
+    python -m job.model_cli retire NAME VERSION
+    python -m job.model_cli list
 
 ``push`` checks the model here first, exactly as the job will (metadata and checksum,
 input fields, the PMML's verification rows, the compiled engine against pypmml), copies

@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from contract.schema import PRODUCT_FIELDS
-from job.records import REASONS, Demographic, Historic, Rejection, parse_demographic, parse_historic
+from job.inputs import REASONS, Demographic, Historic, Rejection, parse_demographic, parse_historic
 from local.traffic import malformed_messages
 
 LIMIT = 65536

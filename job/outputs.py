@@ -10,7 +10,7 @@ from __future__ import annotations
 import base64
 import json
 
-from job.records import Rejection
+from job.inputs import Rejection
 
 WIRE_CHARSET = "ISO-8859-1"
 # Kafka headers of every prediction (UTF-8 values): the model version that decided it.
