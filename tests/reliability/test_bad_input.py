@@ -22,7 +22,7 @@ from job.engines import open_scorer
 from job.model import load_spec
 from local.cluster import JOB_METRICS
 from local.traffic import Message, customers, plan_sessions, produce
-from tests.reliability import edges
+from tests.support import edges
 from tests.support.accounting import Letters, Row, Tally, decisions_by_uuid, match_letters, tally
 from tests.support.corpus import ACCEPTED, LIMIT, Case, accepted_uuids, corpus, outcome
 from tests.support.fixtures import FIXTURES
