@@ -22,8 +22,7 @@ from urllib.parse import urlsplit
 from flask import Flask, jsonify, make_response, redirect, render_template, request, send_from_directory, url_for
 from werkzeug.routing import BaseConverter
 
-from console import design as forms
-from console import errors, live
+from console import errors, forms, live
 from console.config import ConsoleConfig, load_console
 from console.errors import ApiError
 from console.preflight import unreachable

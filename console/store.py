@@ -20,7 +20,7 @@ from typing import Iterator, Optional
 
 import pandas as pd
 
-from console.design import Settings
+from console.forms import Settings
 from experiment.planner import Plan
 
 CREATED, WAITING, RUNNING, INTERRUPTED, FAILED, ANALYSING, DONE = (
@@ -64,7 +64,7 @@ CREATE TABLE IF NOT EXISTS experiments (
     state TEXT NOT NULL,
     message TEXT NOT NULL DEFAULT '',
     verdict TEXT,
-    settings TEXT NOT NULL DEFAULT '{}',  -- console.design.Settings as JSON
+    settings TEXT NOT NULL DEFAULT '{}',  -- console.forms.Settings as JSON
     archived INTEGER NOT NULL DEFAULT 0
 );
 CREATE TABLE IF NOT EXISTS runs (

@@ -336,7 +336,7 @@ def test_an_unforeseen_failure_is_a_500_that_names_no_internals(tmp_path, monkey
     )
     app.testing = False  # handled as in production
     monkeypatch.setattr(app.config["store"], "all", lambda: 1 / 0)
-    monkeypatch.setattr("console.design.resolve", lambda **_: 1 / 0)
+    monkeypatch.setattr("console.forms.resolve", lambda **_: 1 / 0)
     client = app.test_client()
     page = client.get("/")
     assert page.status_code == 500 and 'id="error-page"' in page.get_data(as_text=True)

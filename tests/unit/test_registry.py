@@ -1,8 +1,7 @@
-"""The model lifecycle's pure parts: control messages, the registry's rules, routing."""
+"""The registry's rules: swaps, proportional shares, shadows, retirement, immutable versions."""
 
 from __future__ import annotations
 
-import json
 import math
 
 import pytest
@@ -10,71 +9,12 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from job import control, registry
-from job.control import ControlError, ModelEntry
 from job.registry import Registry, RegistryError
-from job.routing import bucket, route
-
-SHA_A, SHA_B, SHA_C = "a" * 64, "b" * 64, "c" * 64
-
-
-def entry(name="model", version="1", sha=SHA_A, threshold=0.2) -> ModelEntry:
-    return ModelEntry(name, version, f"/models/{sha}.pmml", sha, threshold, "probability(1)")
-
-
-def activate(e: ModelEntry, share: float = 1.0, mid: str = "m") -> control.ControlMessage:
-    return control.activate(mid, 1, e, share)
+from tests.support.models import SHA_B, SHA_C, activate, entry
 
 
 def shares(reg: Registry) -> dict[str, float]:
     return dict(reg.serving)
-
-
-# --- control messages -------------------------------------------------------------------
-
-
-def test_messages_round_trip_through_the_wire():
-    for message in (
-        activate(entry(), 0.25),
-        control.shadow("s", 2, entry(version="2", sha=SHA_B)),
-        control.retire("r", 3, "model", "1"),
-    ):
-        assert control.parse(control.encode(message)) == message
-
-
-@pytest.mark.parametrize(
-    "edit, error",
-    [
-        (lambda b: b.update(schema=2), "schema 2 is not supported"),
-        (lambda b: b.update(action="delete"), "action 'delete'"),
-        (lambda b: b.update(share=0), "share 0"),
-        (lambda b: b.update(share=1.5), "share 1.5"),
-        (lambda b: b.update(share=True), "share True"),
-        (lambda b: b.update(share=math.nan), "share nan"),
-        (lambda b: b.pop("share"), "share None"),
-        (lambda b: b.update(threshold=-0.1), "threshold -0.1"),
-        (lambda b: b.update(sha256="ABC"), "sha256 'ABC'"),
-        (lambda b: b.pop("location"), "location: expected a non-empty string"),
-        (lambda b: b.update(name="a b"), "name 'a b'"),
-        (lambda b: b.update(version=""), "version: expected a non-empty string"),
-        (lambda b: b.update(issued_at_ms="now"), "issued_at_ms"),
-    ],
-)
-def test_invalid_messages_are_refused_with_the_field_named(edit, error):
-    body = json.loads(control.encode(activate(entry(), 0.5)))
-    edit(body)
-    with pytest.raises(ControlError, match=error.replace("(", r"\(")):
-        control.parse(json.dumps(body).encode())
-
-
-@given(st.binary(max_size=200))
-def test_any_bytes_parse_or_raise_control_error(payload):
-    try:
-        control.parse(payload)
-    except ControlError:
-        pass
-
-
-# --- the registry -----------------------------------------------------------------------
 
 
 def test_a_full_swap_replaces_the_serving_version():
@@ -156,25 +96,3 @@ def test_shares_always_sum_to_one_over_one_version_per_name(pushes):
         assert math.isclose(sum(shares(reg).values()), 1.0, abs_tol=1e-9)
         names = [reg.known[i].name for i, _ in reg.serving]
         assert len(names) == len(set(names))
-
-
-# --- routing ----------------------------------------------------------------------------
-
-
-def test_routing_follows_the_shares_within_sampling_error():
-    serving = (("a:1", 0.3), ("b:1", 0.7))
-    n = 20_000
-    routed = [route(u, serving, "salt") for u in range(n)]
-    a = routed.count("a:1")
-    assert abs(a - 0.3 * n) < 4 * math.sqrt(n * 0.3 * 0.7)
-    assert routed == [route(u, serving, "salt") for u in range(n)]  # deterministic
-    assert routed != [route(u, serving, "other") for u in range(n)]  # the salt reshuffles
-
-
-def test_routing_is_the_bucket_cut_at_cumulative_shares():
-    serving = (("a:1", 0.25), ("b:1", 0.5), ("c:1", 0.25))
-    for u in range(2000):
-        point = bucket(u, "s")
-        want = "a:1" if point < 0.25 else "b:1" if point < 0.75 else "c:1"
-        assert route(u, serving, "s") == want
-    assert route(123, (("only:1", 1.0),), "s") == "only:1"
