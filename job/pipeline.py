@@ -78,6 +78,11 @@ def parse_both(demographic: DataStream, historic: DataStream, cfg: Config) -> tu
             )
             .name(f"parse {topic}")
             .uid(f"parse-{topic}")
+            # Not chained to its source: a chained operator's time counts against the
+            # source's idleness (FLINK-40234), so a slow parse got a split with records
+            # waiting in the source marked idle and the join's watermark ran past them.
+            # In its own task the source sees back-pressure instead, which pauses idleness.
+            .start_new_chain()
         )
 
     demo = parsed(demographic, topics.demographic, parse_demographic)
