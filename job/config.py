@@ -14,6 +14,7 @@ from typing import Any, Literal, Mapping, Optional
 
 import yaml
 
+from contract.settings import ConfigError, read_yaml
 from job.model import ENGINES
 from job.monitoring.drift import Thresholds
 from job.monitoring.windows import WindowSpec
@@ -28,10 +29,6 @@ def worker_pythonpath() -> str:
     """What a TaskManager's Python needs on ``python.pythonpath`` in thread mode: this
     venv's site-packages (PemJa does not inherit them) and the repo, for ``job``."""
     return os.pathsep.join([*site.getsitepackages(), str(REPO_ROOT)])
-
-
-class ConfigError(ValueError):
-    """A setting is missing or invalid; the message names the key and what is expected."""
 
 
 @dataclass(frozen=True)
@@ -211,16 +208,6 @@ def read_overridden(path: Path, *overrides: Mapping[str, object]) -> dict:
         for dotted, value in layer.items():
             _set_dotted(merged, dotted, value)
     return merged
-
-
-def read_yaml(path: Path) -> dict:
-    """A config file's top-level mapping (a fresh copy, safe to override in place)."""
-    if not path.is_file():
-        raise ConfigError(f"config file not found: {path}")
-    raw = yaml.safe_load(path.read_text()) or {}
-    if not isinstance(raw, dict):
-        raise ConfigError(f"{path}: top level must be a mapping")
-    return raw
 
 
 def env_overrides(environ: Mapping[str, str]) -> dict[str, str]:

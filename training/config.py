@@ -10,9 +10,8 @@ import copy
 from pathlib import Path
 from typing import Any, Mapping
 
-import yaml
-
 from contract.schema import FEATURES
+from contract.settings import read_yaml
 from training.evaluate import Economics
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -33,7 +32,7 @@ def deep_merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str
 def load_training(
     path: str | Path = TRAINING_CONFIG, profile: str | None = None, overrides: Mapping[str, Any] | None = None
 ) -> dict[str, Any]:
-    config = _read_yaml(path)
+    config = read_yaml(path)
     profiles = config.pop("profiles", {}) or {}
     if profile is not None:
         if profile not in profiles:
@@ -46,18 +45,8 @@ def load_training(
 
 
 def load_economics(path: str | Path = ECONOMICS_CONFIG, overrides: Mapping[str, Any] | None = None) -> Economics:
-    values = deep_merge(_read_yaml(path), overrides or {})
+    values = deep_merge(read_yaml(path), overrides or {})
     try:
         return Economics(**{key: float(value) for key, value in values.items()})
     except TypeError as error:
         raise ValueError(f"{path}: {error}") from error
-
-
-def _read_yaml(path: str | Path) -> dict[str, Any]:
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"configuration file not found: {path}")
-    content = yaml.safe_load(path.read_text()) or {}
-    if not isinstance(content, dict):
-        raise ValueError(f"{path}: expected a mapping at the top level")
-    return content
