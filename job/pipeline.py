@@ -81,7 +81,8 @@ def parse_both(demographic: DataStream, historic: DataStream, cfg: Config) -> tu
             # Not chained to its source: a chained operator's time counts against the
             # source's idleness (FLINK-40234), so a slow parse got a split with records
             # waiting in the source marked idle and the join's watermark ran past them.
-            # In its own task the source sees back-pressure instead, which pauses idleness.
+            # In its own task the source sees back-pressure instead, which pauses idleness;
+            # a fetch that arrives late still counts (docs/join.md: idleness stays well above it).
             .start_new_chain()
         )
 
