@@ -163,6 +163,7 @@ class FlinkConfig:
     parallelism: int
     checkpoint_interval_ms: int
     python_execution_mode: Literal["thread", "process"]
+    local_checkpoint_dir: Path  # a MiniCluster's checkpoints (a cluster keeps its own)
     properties: Mapping[str, str] = field(default_factory=dict)  # Flink options set on the job
     connector_jars: tuple[Path, ...] = ()  # the Kafka connector, added to pipeline.jars
 
@@ -373,6 +374,7 @@ def _build(raw: dict, environ: Mapping[str, str]) -> Config:
             python_execution_mode=flink.choice("python_execution_mode", ("thread", "process")),
             properties=flink.properties("properties"),
             connector_jars=_jars(flink.path("connector_jars"), flink._key("connector_jars")),
+            local_checkpoint_dir=flink.path("local_checkpoint_dir"),
         ),
         monitoring=_monitoring(root.section("monitoring")),
     )

@@ -205,6 +205,7 @@ def make_environment(cfg: Config) -> StreamExecutionEnvironment:
         conf.set_string("python.executable", sys.executable)
         conf.set_string("python.client.executable", sys.executable)
         conf.set_string("python.pythonpath", worker_pythonpath())
+        conf.set_string("execution.checkpointing.dir", cfg.flink.local_checkpoint_dir.resolve().as_uri())
     for key, value in cfg.flink.properties.items():
         conf.set_string(key, value)
     env = StreamExecutionEnvironment.get_execution_environment(conf)

@@ -6,11 +6,13 @@ benchmark never reads another run's data and never disturbs the user's local set
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
 import subprocess
 import sys
+import urllib.request
 import uuid as uuidlib
 from pathlib import Path
 from typing import Optional
@@ -69,7 +71,14 @@ class JobProcess:
         create_job_topics(bootstrap, self.topics, *([partitions] if partitions else []))
         self.log = workdir / f"job-{suffix}.log"
         self.args = [f"--set=kafka.topics.{k}={v}" for k, v in self.topics.items()]
-        self.args += [f"--set=kafka.group_id=run-{suffix}", *(f"--set={f}" for f in flags)]
+        self.checkpoints = workdir / "checkpoints" / suffix
+        self.rest_port = free_port()  # the MiniCluster's REST API: restarts, checkpoints, metrics
+        self.args += [
+            f"--set=kafka.group_id=run-{suffix}",
+            f"--set=flink.local_checkpoint_dir={self.checkpoints}",
+            f"--set=flink.properties.rest.port={self.rest_port}",
+            *(f"--set={f}" for f in flags),
+        ]
         self.proc: Optional[subprocess.Popen] = None
 
     def _env(self) -> dict[str, str]:
@@ -107,6 +116,11 @@ class JobProcess:
 
     def reader(self, role: str, from_end: bool = False) -> TopicReader:
         return TopicReader(self.bootstrap, self.topics[role], from_end=from_end)
+
+    def rest(self, path: str) -> dict:
+        """GET ``path`` of the MiniCluster's REST API (``/jobs``, ...), as JSON."""
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.rest_port}{path}", timeout=10) as response:
+            return json.load(response)
 
     def alive(self) -> bool:
         return self.proc is not None and self.proc.poll() is None

@@ -2,7 +2,10 @@
 
 import base64
 import json
+import time
 from collections import Counter
+from pathlib import Path
+from urllib.parse import urlparse
 
 import pytest
 
@@ -106,3 +109,51 @@ def test_live_traffic_at_300_sessions_per_second_is_decided_from_both_halves(new
     finally:
         predictions.close()
     assert_joined_by_timestamps(found, plan)
+
+
+def failures_of(job) -> list[str]:
+    """The first line of each failure that restarted the job (Flink's exception history)."""
+    (job_id,) = (j["id"] for j in job.rest("/jobs")["jobs"])
+    entries = job.rest(f"/jobs/{job_id}/exceptions")["exceptionHistory"]["entries"]
+    return [entry["stacktrace"].split("\n", 1)[0] for entry in entries]
+
+
+def latest_checkpoint(job, timeout: float = 30.0) -> tuple[dict, list[str]]:
+    """(the job's newest completed checkpoint, the failures that restarted it so far), once
+    one completed after this call."""
+    (job_id,) = (j["id"] for j in job.rest("/jobs")["jobs"])
+    first = None
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        completed = (job.rest(f"/jobs/{job_id}/checkpoints").get("latest") or {}).get("completed")
+        if completed and first is not None and completed["id"] != first:
+            return completed, failures_of(job)
+        first = completed["id"] if completed else -1
+        time.sleep(0.5)
+    raise AssertionError(f"no checkpoint completed within {timeout:.0f} s")
+
+
+def test_a_local_job_keeps_checkpointing_once_its_state_outgrows_the_jobmanagers_memory(new_job):
+    """48,000 sessions decided: the join's state (every session until state_ttl_ms) passes
+    the 5 MB that Flink's default in-memory checkpoint storage accepts. There every
+    checkpoint failed and the MiniCluster restarted in a loop, deciding sessions again
+    and then none; on disk (flink.local_checkpoint_dir) nothing restarts."""
+    job = new_job()
+    deadline = time.monotonic() + 240  # a restart loop re-decides sessions for ever
+
+    def in_time(decided: int) -> None:
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{decided:,} sessions decided in 240 s; failures: {failures_of(job)}")
+
+    plan = plan_sessions(customers(48_000, seed=6, uuid_base=50_000_000), seed=6, paired=True)
+    predictions = job.reader("prediction")
+    job.send(plan)
+    job.launch()
+    try:
+        found = collect_predictions(predictions, plan.complete, timeout=120, progress=in_time)
+        checkpoint, failures = latest_checkpoint(job)
+    finally:
+        predictions.close()
+    assert checkpoint["state_size"] > 5 * 1024 * 1024, checkpoint["state_size"]
+    assert Path(urlparse(checkpoint["external_path"]).path).is_relative_to(job.checkpoints)
+    assert (failures, len(plan.complete - set(found)), sum(len(v) > 1 for v in found.values())) == ([], 0, 0)
