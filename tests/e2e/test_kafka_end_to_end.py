@@ -111,24 +111,30 @@ def test_live_traffic_at_300_sessions_per_second_is_decided_from_both_halves(new
     assert_joined_by_timestamps(found, plan)
 
 
+def flink_job_id(job) -> str:
+    (job_id,) = (j["id"] for j in job.rest("/jobs")["jobs"])
+    return job_id
+
+
 def failures_of(job) -> list[str]:
     """The first line of each failure that restarted the job (Flink's exception history)."""
-    (job_id,) = (j["id"] for j in job.rest("/jobs")["jobs"])
-    entries = job.rest(f"/jobs/{job_id}/exceptions")["exceptionHistory"]["entries"]
+    entries = job.rest(f"/jobs/{flink_job_id(job)}/exceptions")["exceptionHistory"]["entries"]
     return [entry["stacktrace"].split("\n", 1)[0] for entry in entries]
 
 
-def latest_checkpoint(job, timeout: float = 30.0) -> tuple[dict, list[str]]:
-    """(the job's newest completed checkpoint, the failures that restarted it so far), once
-    one completed after this call."""
-    (job_id,) = (j["id"] for j in job.rest("/jobs")["jobs"])
-    first = None
+def next_checkpoint(job, timeout: float = 30.0) -> dict:
+    """The first checkpoint the job completes after this call."""
+    path = f"/jobs/{flink_job_id(job)}/checkpoints"
+
+    def newest() -> dict:
+        return (job.rest(path).get("latest") or {}).get("completed") or {}
+
+    before = newest().get("id")
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        completed = (job.rest(f"/jobs/{job_id}/checkpoints").get("latest") or {}).get("completed")
-        if completed and first is not None and completed["id"] != first:
-            return completed, failures_of(job)
-        first = completed["id"] if completed else -1
+        completed = newest()
+        if completed and completed["id"] != before:
+            return completed
         time.sleep(0.5)
     raise AssertionError(f"no checkpoint completed within {timeout:.0f} s")
 
@@ -151,7 +157,7 @@ def test_a_local_job_keeps_checkpointing_once_its_state_outgrows_the_jobmanagers
     job.launch()
     try:
         found = collect_predictions(predictions, plan.complete, timeout=120, progress=in_time)
-        checkpoint, failures = latest_checkpoint(job)
+        checkpoint, failures = next_checkpoint(job), failures_of(job)
     finally:
         predictions.close()
     assert checkpoint["state_size"] > 5 * 1024 * 1024, checkpoint["state_size"]
