@@ -19,6 +19,12 @@ JVM_CACHE := .cache/jvm
 jar_stamp = $(JVM_CACHE)/$(1)/.stamp-$(firstword $(shell sha256sum jvm/$(1)/pom.xml))
 KAFKA_JARS := $(call jar_stamp,kafka-broker)
 CONNECTOR_JARS := $(call jar_stamp,flink-connector)
+# The job's own Java operators (jvm/records: parsing the common shapes on the JVM), compiled
+# against the Flink jars inside the PyFlink wheel, so they always match the job's Flink;
+# rebuilt when a source or the venv changes, never downloaded.
+RECORDS_SRC := $(shell find jvm/records/src -name '*.java')
+RECORDS_JAR := $(JVM_CACHE)/records/records.jar
+PYFLINK_LIB := $(VENV)/lib/python3.11/site-packages/pyflink/lib
 
 # The experiment token is a secret: from SILOCOMPRO_TOKEN / SILOCOMPRO_TOKEN_FILE, or for
 # local runs a random one generated once into .run/token (never committed, never printed).
@@ -74,7 +80,7 @@ test: setup jars training-venv browser-deps
 	$(PY) -m pytest $(PYTEST_ARGS)
 	$(MAKE) --no-print-directory test-training
 
-setup: $(STAMP) $(CONNECTOR_JARS)
+setup: $(STAMP) $(CONNECTOR_JARS) $(RECORDS_JAR)
 
 ## lint: ruff (lint and format check, pyproject.toml) and the import-cycle check (.ci/import_cycles.py)
 lint: $(STAMP)
@@ -87,8 +93,8 @@ help:
 	@awk '/^## [a-z-]+:/ { sub(/^## /, ""); split($$0, part, ": "); printf "  make %-13s %s\n", part[1], substr($$0, length(part[1]) + 3); next } \
 	     /^## / { sub(/^## /, ""); printf "  %-18s %s\n", "", $$0 }' $(MAKEFILE_LIST)
 
-## jars: the Kafka broker's and the Flink Kafka connector's jars from Maven Central (cached in .cache/)
-jars: $(KAFKA_JARS) $(CONNECTOR_JARS)
+## jars: the Kafka broker's and the Flink Kafka connector's jars from Maven Central (cached in .cache/), the job's own (jvm/records)
+jars: $(KAFKA_JARS) $(CONNECTOR_JARS) $(RECORDS_JAR)
 
 check-maven:
 	@command -v mvn >/dev/null || { echo "error: Maven (mvn) not found; it resolves the Kafka broker and the Flink connector from Maven Central: apt-get install maven" >&2; exit 1; }
@@ -98,6 +104,12 @@ $(KAFKA_JARS) $(CONNECTOR_JARS): $(JVM_CACHE)/%: | check-maven
 	mvn -q -B -Dstyle.color=never -Dmaven.repo.local=$(MAVEN_REPO) -f jvm/$$name/pom.xml \
 	  dependency:copy-dependencies -DincludeScope=runtime -DoutputDirectory=$(CURDIR)/$(JVM_CACHE)/$$name/lib
 	@touch $@
+
+$(RECORDS_JAR): $(RECORDS_SRC) $(STAMP)
+	@command -v javac >/dev/null || { echo "error: javac not found; jvm/records needs a JDK 17: apt-get install openjdk-17-jdk-headless" >&2; exit 1; }
+	@echo "compiling jvm/records against PyFlink's Flink"; rm -rf $(JVM_CACHE)/records; mkdir -p $(JVM_CACHE)/records/classes
+	javac --release 17 -Xlint:all -Werror -d $(JVM_CACHE)/records/classes -cp '$(PYFLINK_LIB)/*' $(RECORDS_SRC)
+	jar cf $@ -C $(JVM_CACHE)/records/classes .
 
 check-python:
 	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found; install Python 3.11 or pass PYTHON=/path/to/python3.11" >&2; exit 1; }

@@ -15,29 +15,31 @@ import argparse
 import sys
 
 from pyflink.common import Row
-from pyflink.datastream.functions import FlatMapFunction
+from pyflink.datastream.functions import CoFlatMapFunction
 
 from job import outputs
 from job.config import ConfigError, load_config, parse_set_flags, read_token
-from job.inputs import Demographic
 from job.pipeline import Outputs, attach_kafka, keyed_row_type, make_environment, parse_both
 
 
-class EchoHistoric(FlatMapFunction):
+class EchoHistoric(CoFlatMapFunction):
     """The demographic half is parsed and dropped here, so that both topics cost what they
-    cost the decision job up to its join."""
+    cost the decision job up to its join (one Python call per record, as the join's)."""
 
     def __init__(self, token: str):
         self.token = token
 
-    def flat_map(self, record):
-        if not isinstance(record, Demographic):
-            yield Row(str(record.uuid), outputs.prediction(record.uuid, 1, self.token))
+    def flat_map1(self, row):
+        return ()
+
+    def flat_map2(self, row):
+        uuid = row[0]
+        yield Row(str(uuid), outputs.prediction(uuid, 1, self.token))
 
 
 def build_passthrough(demographic, historic, cfg, token):
     demo, hist, rejected = parse_both(demographic, historic, cfg)
-    echoed = demo.union(hist).flat_map(EchoHistoric(token), output_type=keyed_row_type()).name("echo").uid("echo")
+    echoed = demo.connect(hist).flat_map(EchoHistoric(token), output_type=keyed_row_type()).name("echo").uid("echo")
     return Outputs(echoed, rejected)
 
 

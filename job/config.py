@@ -164,6 +164,7 @@ class FlinkConfig:
     checkpoint_interval_ms: int
     python_execution_mode: Literal["thread", "process"]
     local_checkpoint_dir: Path  # a MiniCluster's checkpoints (a cluster keeps its own)
+    operator_jar: Path  # the job's own Java operators (jvm/records), added to pipeline.jars
     properties: Mapping[str, str] = field(default_factory=dict)  # Flink options set on the job
     connector_jars: tuple[Path, ...] = ()  # the Kafka connector, added to pipeline.jars
 
@@ -374,6 +375,7 @@ def _build(raw: dict, environ: Mapping[str, str]) -> Config:
             python_execution_mode=flink.choice("python_execution_mode", ("thread", "process")),
             properties=flink.properties("properties"),
             connector_jars=_jars(flink.path("connector_jars"), flink._key("connector_jars")),
+            operator_jar=_operator_jar(flink.path("operator_jar"), flink._key("operator_jar")),
             local_checkpoint_dir=flink.path("local_checkpoint_dir"),
         ),
         monitoring=_monitoring(root.section("monitoring")),
@@ -440,6 +442,12 @@ def _security(section: "Section", environ: Mapping[str, str]) -> KafkaSecurity:
             "which a JAAS config cannot carry"
         )
     return KafkaSecurity(protocol, mechanism, username, password, ca_file, password_env)
+
+
+def _operator_jar(path: Path, key: str) -> Path:
+    if not path.is_file():
+        raise ConfigError(f"{key}: no jar at {path}: run `make setup` (it compiles jvm/records)")
+    return path
 
 
 def _jars(path: Path, key: str) -> tuple[Path, ...]:

@@ -54,6 +54,14 @@ class Demographic:
     def features(self) -> dict[str, float]:
         return {"age": self.age, "man": self.man, "woman": self.woman}
 
+    def columns(self) -> tuple[int, float, int, int]:
+        """The record as the JVM parser writes it (jvm/records ParseHalves, job/pipeline.py)."""
+        return self.uuid, self.age, self.man, self.woman
+
+    @classmethod
+    def from_columns(cls, columns) -> "Demographic":
+        return cls(*columns)
+
 
 @dataclass(frozen=True)
 class Historic:
@@ -66,6 +74,20 @@ class Historic:
 
     def features(self) -> dict[str, int]:
         return product_flags(self.products)
+
+    def columns(self) -> tuple[int, int, int]:
+        """The record as the JVM parser writes it: uuid and the product bits in two signed
+        64-bit halves (Java has no wider integer to carry 109 bits in one column)."""
+        low = self.products & _LOW_BITS
+        return self.uuid, low - (1 << 64) if low >> 63 else low, self.products >> 64
+
+    @classmethod
+    def from_columns(cls, columns) -> "Historic":
+        uuid, low, high = columns
+        return cls(uuid, (low & _LOW_BITS) | (high << 64))
+
+
+_LOW_BITS = (1 << 64) - 1
 
 
 @dataclass(frozen=True)

@@ -13,10 +13,12 @@ from pyflink.datastream.functions import KeyedCoProcessFunction, RuntimeContext
 from pyflink.datastream.state import StateTtlConfig, ValueStateDescriptor
 
 from job import sessions
+from job.inputs import Demographic, Historic
 
 
 class SessionJoin(KeyedCoProcessFunction):
-    """Input 1: demographic records, input 2: historic records, both keyed by uuid."""
+    """Input 1: demographic records, input 2: historic records, both keyed by uuid, as
+    their columns (job/pipeline.py ``record_type``)."""
 
     def __init__(self, rules: sessions.Rules, state_ttl_ms: int):
         self.rules = rules
@@ -43,10 +45,10 @@ class SessionJoin(KeyedCoProcessFunction):
         self.received = 0  # the valve's sign of reading (sessions.Clock); not state: a restore starts it again
 
     def process_element1(self, value, ctx):
-        yield from self._arrive(value, ctx)
+        yield from self._arrive(Demographic.from_columns(value), ctx)
 
     def process_element2(self, value, ctx):
-        yield from self._arrive(value, ctx)
+        yield from self._arrive(Historic.from_columns(value), ctx)
 
     def _arrive(self, half, ctx):
         self.received += 1

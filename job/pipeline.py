@@ -14,15 +14,16 @@ from typing import Callable, Optional
 
 from pyflink.common import Configuration, Duration, Row, Types, WatermarkStrategy
 from pyflink.common.serialization import SimpleStringSchema
-from pyflink.datastream import DataStream, OutputTag, StreamExecutionEnvironment
+from pyflink.datastream import DataStream, KeyedStream, OutputTag, StreamExecutionEnvironment
 from pyflink.datastream.connectors.kafka import KafkaOffsetResetStrategy, KafkaOffsetsInitializer, KafkaSource
 from pyflink.datastream.functions import ProcessFunction, RuntimeContext
+from pyflink.java_gateway import get_gateway
 from pyflink.table import StreamTableEnvironment
 
 from job import outputs
 from job.config import Config, WatermarkConfig, worker_pythonpath
 from job.control import model_id
-from job.inputs import Rejection, parse_demographic, parse_historic
+from job.inputs import Rejection, general_demographic, general_historic
 from job.join import SessionJoin
 from job.model import ModelSpec
 from job.monitor import MonitorModels
@@ -40,7 +41,8 @@ def keyed_row_type():
 
 
 class ParseMessages(ProcessFunction):
-    """Wire text → record; anything invalid → dead-letter side output with its reason."""
+    """Wire text that the JVM parser did not recognise → (uuid, record columns) rows as the
+    JVM parser writes them; anything invalid → dead-letter side output with its reason."""
 
     def __init__(self, source_topic: str, parse, max_bytes: int, dead_letters: OutputTag):
         self.source_topic = source_topic
@@ -62,33 +64,75 @@ class ParseMessages(ProcessFunction):
             yield self.dead_letters, Row(self.source_topic, letter)
         else:
             self.accepted.inc()
-            yield parsed
+            yield Row(parsed.uuid, Row(*parsed.columns()))
+
+
+JVM_PARSER = "com.silocompro.targeting.records.ParseHalves"
+
+
+def record_type(side: str):
+    """The columns of one half's record (job/inputs.py ``columns``), as both parsers write them."""
+    if side == "demographic":
+        return Types.ROW_NAMED(
+            ["uuid", "age", "man", "woman"], [Types.LONG(), Types.DOUBLE(), Types.INT(), Types.INT()]
+        )
+    return Types.ROW_NAMED(["uuid", "low", "high"], [Types.LONG(), Types.LONG(), Types.LONG()])
+
+
+def keyed_type(side: str):
+    """(uuid, record) rows: the shape PyFlink's own key_by gives a keyed operator's input."""
+    return Types.ROW([Types.LONG(), record_type(side)])
 
 
 def parse_both(demographic: DataStream, historic: DataStream, cfg: Config) -> tuple[DataStream, DataStream, DataStream]:
-    """Wire text → (demographic records, historic records, dead letters as (key, value) rows)."""
-    dead_letters = OutputTag("dead-letters", keyed_row_type())
-    topics = cfg.kafka.topics
+    """Wire text → (demographic (uuid, record) rows, historic ones, dead letters as (key,
+    value) rows).
 
-    def parsed(stream: DataStream, topic: str, parse) -> DataStream:
-        return (
-            stream.process(
-                ParseMessages(topic, parse, cfg.max_message_bytes, dead_letters),
-                output_type=Types.PICKLED_BYTE_ARRAY(),
+    The common shapes are parsed on the JVM (jvm/records ``ParseHalves``, job/shapes.py's
+    rules), chained to the source: no Python call for them, and the GIL is left to the join
+    and the scorer. The rest (rare: other spellings, and every invalid message) goes to the
+    Python parser, which alone decides rejections; both write the same rows, merged here."""
+    topics = cfg.kafka.topics
+    gateway = get_gateway()
+    parser = getattr(gateway.jvm, JVM_PARSER)
+    general = {"demographic": general_demographic, "historic": general_historic}
+
+    def parsed(stream: DataStream, topic: str, side: str) -> tuple[DataStream, DataStream]:
+        # A tag per side: a tag whose type a side output already used cannot be pickled again.
+        dead_letters = OutputTag(f"dead-letters-{side}", keyed_row_type())
+        common = DataStream(
+            stream._j_data_stream.process(parser(side, cfg.max_message_bytes), keyed_type(side).get_java_type_info())
+        )
+        common.name(f"parse {topic}").uid(f"parse-{topic}")
+        rest = (
+            DataStream(common._j_data_stream.getSideOutput(parser.UNRECOGNISED))
+            .process(
+                ParseMessages(topic, general[side], cfg.max_message_bytes, dead_letters), output_type=keyed_type(side)
             )
-            .name(f"parse {topic}")
-            .uid(f"parse-{topic}")
+            .name(f"parse {topic} (general)")
+            .uid(f"parse-{topic}-general")
             # Not chained to its source: a chained operator's time counts against the
-            # source's idleness (FLINK-40234), so a slow parse got a split with records
-            # waiting in the source marked idle and the join's watermark ran past them.
-            # In its own task the source sees back-pressure instead, which pauses idleness;
-            # a fetch that arrives late still counts (docs/join.md: idleness stays well above it).
+            # source's idleness (FLINK-40234), so a flood of odd messages parsed slowly in
+            # Python got a split with records waiting in the source marked idle and the
+            # join's watermark ran past them. In its own task the source sees back-pressure
+            # instead, which pauses idleness; a fetch that arrives late still counts
+            # (docs/join.md: idleness stays well above it).
             .start_new_chain()
         )
+        return common.union(rest), rest.get_side_output(dead_letters)
 
-    demo = parsed(demographic, topics.demographic, parse_demographic)
-    hist = parsed(historic, topics.historic, parse_historic)
-    return demo, hist, demo.get_side_output(dead_letters).union(hist.get_side_output(dead_letters))
+    demo, demo_rejected = parsed(demographic, topics.demographic, "demographic")
+    hist, hist_rejected = parsed(historic, topics.historic, "historic")
+    return demo, hist, demo_rejected.union(hist_rejected)
+
+
+def by_uuid(stream: DataStream, side: str) -> KeyedStream:
+    """(uuid, record) rows keyed by their first column on the JVM, as PyFlink's key_by keys
+    the rows its Python key selector writes: no Python call per record before the join."""
+    keyed = stream._j_data_stream.keyBy(
+        get_gateway().jvm.KeyByKeySelector(), Types.ROW([Types.LONG()]).get_java_type_info()
+    )
+    return KeyedStream(keyed, record_type(side), stream)
 
 
 @dataclass(frozen=True)
@@ -122,8 +166,8 @@ def build_decisions(
     ``reference``: the profile live monitoring compares with (none: no monitoring)."""
     demo, hist, rejected = parse_both(demographic, historic, cfg)
     joined = (
-        demo.key_by(lambda r: r.uuid, key_type=Types.LONG())
-        .connect(hist.key_by(lambda r: r.uuid, key_type=Types.LONG()))
+        by_uuid(demo, "demographic")
+        .connect(by_uuid(hist, "historic"))
         .process(
             SessionJoin(Rules(cfg.join.timeout_ms, cfg.join.valve_ms), cfg.join.state_ttl_ms),
             output_type=Types.PICKLED_BYTE_ARRAY(),
@@ -211,7 +255,7 @@ def make_environment(cfg: Config) -> StreamExecutionEnvironment:
     env = StreamExecutionEnvironment.get_execution_environment(conf)
     # The connector travels with the job (pipeline.jars): a MiniCluster, the local cluster
     # and a remote one all get the jar that matches this Flink, and the client's planner too.
-    env.add_jars(*(jar.resolve().as_uri() for jar in cfg.flink.connector_jars))
+    env.add_jars(*(jar.resolve().as_uri() for jar in (*cfg.flink.connector_jars, cfg.flink.operator_jar)))
     env.set_parallelism(cfg.flink.parallelism)
     env.enable_checkpointing(cfg.flink.checkpoint_interval_ms)
     return env

@@ -111,6 +111,7 @@ def test_flink_properties_keep_their_dotted_keys():
             f"flink.connector_jars={FIXTURES / 'model.pmml'}",
             "has no kafka-clients under org.apache.flink.kafka.shaded.",
         ),
+        ("flink.operator_jar=/nonexistent.jar", r"flink.operator_jar: no jar at /nonexistent.jar: run `make setup`"),
         ("monitoring.enabled=maybe", "monitoring.enabled: expected true or false"),
         ("monitoring.sample=0", r"monitoring.sample: expected a number in \(0, "),
         (
