@@ -88,8 +88,19 @@ class JobProcess:
 
     def launch(self) -> None:
         with self.log.open("wb") as out:
+            # Tethered: a test run killed outright takes its jobs with it (local/tether.py).
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", self.module, *self.args],
+                [
+                    sys.executable,
+                    "-m",
+                    "local.tether",
+                    str(os.getpid()),
+                    "--",
+                    sys.executable,
+                    "-m",
+                    self.module,
+                    *self.args,
+                ],
                 cwd=REPO,
                 env=self._env(),
                 stdout=out,
