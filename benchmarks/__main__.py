@@ -58,6 +58,7 @@ def summary(report: dict) -> dict:
         ),
         "parse_speedup": {r["messages"]: round(r["speedup"], 1) for r in report["parsing"]["sets"]},
         "parse_differences": sum(r["differences"] for r in report["parsing"]["sets"]),
+        "parse_jvm_us": {r["messages"]: round(r["jvm_us"], 2) for r in report["parsing"]["sets"]},
     }
     line["broker_p50_ms_first_last_quarter"] = [
         round(report["broker"][part]["p50"], 1) for part in ("first_quarter", "last_quarter")

@@ -23,6 +23,7 @@ COLUMNS = (
         lambda r: f"{r['scoring_speedup']['compiled per-record']}x / {r['scoring_speedup']['compiled batched']}x",
     ),
     ("parse vs general parser", lambda r: " / ".join(f"{v}x" for v in r.get("parse_speedup", {}).values())),
+    ("JVM parse µs", lambda r: " / ".join(str(v) for v in r.get("parse_jvm_us", {}).values())),
     ("p1 sessions/s", lambda r: r["p1"]["sessions_per_s"]),
     ("pass-through", lambda r: r["p1"]["ceiling_sessions_per_s"]),
     ("peer", lambda r: r["p1"].get("peer_sessions_per_s")),

@@ -1,4 +1,5 @@
-"""The parser's fast path against the general parser on the same messages, in one run.
+"""The parsers on the same messages, in one run: the JVM's (what the job runs), Python's
+fast path and the general parser.
 
     python -m benchmarks --parsing-only
 
@@ -7,7 +8,11 @@ shuffled) in each quote style, the idealised sparse profile, and demographics. E
 message set is timed through ``parse_*`` (job/shapes.py first, the general parser for
 the rest) and through ``general_*`` alone, the two taking turns on slices of the set, a
 speed being that of the median slice (as in benchmarks/scoring.py); every message's two
-results are compared as well, so the speed-up is only reported next to its parity.
+results are compared as well, so the speed-up is only reported next to its parity. The
+JVM's parser (jvm/records Shapes, which the job runs in its sources' tasks) is timed
+inside its own JVM on the same messages (median of as many rounds, after 50,000 calls
+of warm-up for the JIT, as a TaskManager's is warm), with the count of messages it leaves to Python; the parity of
+its records is tests/unit/test_jvm_shapes.py's.
 """
 
 from __future__ import annotations
@@ -18,7 +23,9 @@ import statistics
 import time
 from typing import Callable
 
+from job.config import load_config
 from job.inputs import Parsed, general_demographic, general_historic, parse_demographic, parse_historic
+from local.jvm_shapes import JvmShapes
 from local.traffic import SPARSE, customers, demographic_message, historic_message
 
 LIMIT = 65536  # parsing.max_message_bytes in conf/job.yaml
@@ -52,9 +59,11 @@ def message_sets(count: int, seed: int) -> dict[str, tuple[list[bytes], Parse, P
 
 
 def run(count: int = 2000, seed: int = 0, rounds: int = ROUNDS) -> dict:
-    """{"sets": [{"messages", "count", "mean_bytes", "general_us", "fast_us", "speedup", "differences"}]}."""
+    """{"sets": [{"messages", "count", "mean_bytes", "general_us", "fast_us", "speedup", "differences",
+    "jvm_us", "jvm_left_to_python"}]}."""
     load_before = os.getloadavg()[0]
     results = []
+    jvm = JvmShapes(load_config(environ={}).flink.operator_jar)
     for name, (payloads, parse, general) in message_sets(count, seed).items():
         slices = [payloads[i::rounds] for i in range(rounds)]
         for variant in (parse, general):
@@ -64,6 +73,7 @@ def run(count: int = 2000, seed: int = 0, rounds: int = ROUNDS) -> dict:
             for variant in timings:
                 timings[variant].append(_us_per_message(variant, batch))
         general_us, fast_us = statistics.median(timings[general]), statistics.median(timings[parse])
+        jvm_us, left = jvm.time("demographic" if parse is parse_demographic else "historic", payloads, rounds)
         results.append(
             {
                 "messages": name,
@@ -73,8 +83,11 @@ def run(count: int = 2000, seed: int = 0, rounds: int = ROUNDS) -> dict:
                 "fast_us": fast_us,
                 "speedup": general_us / fast_us,
                 "differences": sum(parse(p, LIMIT) != general(p, LIMIT) for p in payloads),
+                "jvm_us": jvm_us,
+                "jvm_left_to_python": left,
             }
         )
+    jvm.close()
     return {
         "customers": count,
         "seed": seed,
@@ -95,12 +108,14 @@ def table(report: dict) -> str:
     lines = [
         f"local.traffic messages for {report['customers']} customers (seed {report['seed']}) in "
         f"{report['rounds']} interleaved slices, median slice; general = the general parser alone, "
-        "parse = fast path first; load average (1 min) " + " -> ".join(f"{x:.2f}" for x in report["load_average_1m"]),
-        f"{'messages':<36}{'count':>6}{'bytes':>7}{'general us':>12}{'parse us':>10}{'speed-up':>10}{'differ':>8}",
+        "parse = fast path first, jvm = the job's parser (left: messages it leaves to Python); load average (1 min) "
+        + " -> ".join(f"{x:.2f}" for x in report["load_average_1m"]),
+        f"{'messages':<36}{'count':>6}{'bytes':>7}{'general us':>12}{'parse us':>10}{'speed-up':>10}{'differ':>8}"
+        f"{'jvm us':>8}{'left':>6}",
     ]
     for r in report["sets"]:
         lines.append(
             f"{r['messages']:<36}{r['count']:>6}{r['mean_bytes']:>7}{r['general_us']:>12.1f}"
-            f"{r['fast_us']:>10.1f}{r['speedup']:>9.1f}x{r['differences']:>8}"
+            f"{r['fast_us']:>10.1f}{r['speedup']:>9.1f}x{r['differences']:>8}{r['jvm_us']:>8.2f}{r['jvm_left_to_python']:>6}"
         )
     return "\n".join(lines)

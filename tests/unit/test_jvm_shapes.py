@@ -4,7 +4,6 @@ valid record, and no record for anything else (those go to the Python parser, wh
 decides rejections). The jar's own entry point answers one payload per line."""
 
 import random
-import subprocess
 
 import pytest
 from hypothesis import example, given, settings
@@ -12,33 +11,17 @@ from hypothesis import example, given, settings
 from job import shapes
 from job.config import load_config
 from job.inputs import UUID_MAX, Demographic, parse_demographic
+from local.jvm_shapes import NOT_A_SHAPE, JvmShapes
 from local.traffic import PROFILES, customers, demographic_message, historic_message
 from tests.support.corpus import corpus
 from tests.support.payloads import mutated, spec_shaped_demographic, spec_shaped_historic
 
-NOT_A_SHAPE = "-"
-
 
 @pytest.fixture(scope="module")
 def jvm():
-    jar = load_config(environ={}).flink.operator_jar
-    proc = subprocess.Popen(
-        ["java", "-cp", str(jar), "com.silocompro.targeting.records.Shapes"],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-
-    def ask(side: str, payload: bytes) -> str:
-        proc.stdin.write(f"{side} {payload.hex()}\n")
-        proc.stdin.flush()
-        answer = proc.stdout.readline()
-        assert answer, f"the JVM's Shapes ended (exit {proc.poll()})"
-        return answer.strip()
-
-    yield ask
-    proc.stdin.close()
-    assert proc.wait(timeout=30) == 0
+    shapes = JvmShapes(load_config(environ={}).flink.operator_jar)
+    yield shapes.parse
+    assert shapes.close() == 0
 
 
 def python_historic(payload: bytes) -> str:

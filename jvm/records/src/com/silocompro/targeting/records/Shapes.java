@@ -374,16 +374,25 @@ public final class Shapes {
     }
 
     /**
-     * The parity tests' entry point (tests/unit/test_jvm_shapes.py): one request per line on
-     * stdin, "historic HEX" or "demographic HEX" (the payload hex-encoded), one answer line
-     * each, flushed at once: "uuid bits" (bits in decimal), "uuid age man woman" (age as
-     * Java's shortest repr), or "-" when the payload is not a shape.
+     * The parity tests' and the parsing benchmark's entry point (tests/unit/test_jvm_shapes.py,
+     * benchmarks/parsing.py): one request per line on stdin, one answer line each, flushed at
+     * once. "historic HEX" or "demographic HEX" (the payload hex-encoded): "uuid bits" (bits
+     * in decimal), "uuid age man woman" (age as Java's shortest repr), or "-" when the payload
+     * is not a shape. "time SIDE ROUNDS HEX,HEX,...": the messages parsed ROUNDS times after a warm-up
+     * for the JIT, "median-ns-per-message unrecognised-count checksum"
+     * (the checksum of the records keeps the JIT from dropping the parse).
      */
     public static void main(String[] args) throws Exception {
         BufferedReader in = new BufferedReader(new InputStreamReader(System.in, StandardCharsets.US_ASCII));
         HexFormat hex = HexFormat.of();
         for (String line = in.readLine(); line != null; line = in.readLine()) {
             int space = line.indexOf(' ');
+            if (line.startsWith("time ")) {
+                String[] parts = line.split(" ", 4);
+                System.out.println(time(parts[1].equals("historic"), Integer.parseInt(parts[2]), parts[3].split(",")));
+                System.out.flush();
+                continue;
+            }
             byte[] payload = hex.parseHex(line, space + 1, line.length());
             String answer;
             if (line.startsWith("historic ")) {
@@ -396,6 +405,38 @@ public final class Shapes {
             System.out.println(answer);
             System.out.flush();
         }
+    }
+
+    /** Calls before timing: enough for the JIT's last tier (C2 compiles after ~10,000). */
+    private static final int WARM_UP_CALLS = 50_000;
+
+    private static String time(boolean historic, int rounds, String[] hexes) {
+        byte[][] payloads = new byte[hexes.length][];
+        for (int i = 0; i < hexes.length; i++) {
+            payloads[i] = HexFormat.of().parseHex(hexes[i]);
+        }
+        long[] nanos = new long[rounds];
+        long sink = 0;
+        int unrecognised = 0;
+        int warmUp = Math.max(rounds, (WARM_UP_CALLS + payloads.length - 1) / payloads.length);
+        for (int round = -warmUp; round < rounds; round++) {
+            unrecognised = 0;
+            long started = System.nanoTime();
+            for (byte[] payload : payloads) {
+                Object record = historic ? historic(payload) : demographic(payload);
+                if (record == null) {
+                    unrecognised++;
+                } else {
+                    sink += record.hashCode();  // used, so the JIT cannot drop the parse
+                }
+            }
+            if (round >= 0) {
+                nanos[round] = System.nanoTime() - started;
+            }
+        }
+        java.util.Arrays.sort(nanos);
+        double perMessage = (double) nanos[rounds / 2] / payloads.length;
+        return perMessage + " " + unrecognised + " " + sink;
     }
 
     static java.math.BigInteger bits(long low, long high) {
