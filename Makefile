@@ -114,7 +114,7 @@ $(RECORDS_JAR): $(RECORDS_SRC) $(STAMP)
 check-python:
 	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found; install Python 3.11 or pass PYTHON=/path/to/python3.11" >&2; exit 1; }
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))' || { echo "error: $(PYTHON) is not Python 3.11 (PyFlink 2.2 + this lock need 3.11)" >&2; exit 1; }
-	@command -v java >/dev/null || [ -n "$$JAVA_HOME" ] || { echo "error: Java not found; install JDK 17 (apt-get install openjdk-17-jre-headless) or set JAVA_HOME" >&2; exit 1; }
+	@command -v java >/dev/null || [ -n "$$JAVA_HOME" ] || { echo "error: Java not found; install JDK 17 (apt-get install openjdk-17-jdk-headless) or set JAVA_HOME" >&2; exit 1; }
 
 $(STAMP): pyproject.toml | check-python
 	rm -rf $(VENV)
