@@ -2,8 +2,9 @@
 
     python -m benchmarks.peer [--set section.key=value ...] [--batch 500]
 
-One confluent-kafka consumer on both input topics, the job's parser (job/records.py), a
-dict join with the job's own rules (job/sessions.py, event time from the record
+One confluent-kafka consumer on both input topics, the job's Python parser (job/inputs.py
+with job/shapes.py's fast path, the rules the job runs on the JVM), a dict join with the
+job's own rules (job/sessions.py, event time from the record
 timestamps: a session waits for its other half until the lower of the two topics' newest
 timestamps, less the out-of-orderness, passes its first half + the timeout; with nothing
 read for ``join.valve_ms`` every waiting session is decided), scoring with pypmml on
