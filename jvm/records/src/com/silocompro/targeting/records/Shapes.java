@@ -15,19 +15,6 @@ import java.util.HexFormat;
  * (tests/unit/test_jvm_shapes.py, through {@link #main}).
  */
 public final class Shapes {
-    /** Product keys in contract/schema.py's PRODUCT_FIELDS order: bit i is PRODUCT_FIELDS[i]. */
-    static final int PRODUCTS = 109;
-    private static final byte[][] PRODUCT_NAMES = new byte[PRODUCTS][];
-
-    static {
-        for (int i = 0; i < 99; i++) {
-            PRODUCT_NAMES[i] = ("cat" + i).getBytes(StandardCharsets.US_ASCII);
-        }
-        for (int i = 0; i < 10; i++) {
-            PRODUCT_NAMES[99 + i] = ("u" + i).getBytes(StandardCharsets.US_ASCII);
-        }
-    }
-
     private static final byte[] UUID = "uuid".getBytes(StandardCharsets.US_ASCII);
     private static final byte[] PRODUCTS_KEY = "products".getBytes(StandardCharsets.US_ASCII);
     private static final byte[][] DEMOGRAPHIC_NAMES = {
@@ -158,7 +145,10 @@ public final class Shapes {
         return i != to ? -2 : set ? bit : -1;
     }
 
-    /** The bit of the product key p[from:to], -1 if it is none. */
+    /**
+     * The bit of the product key p[from:to], -1 if it is none: contract/schema.py's
+     * PRODUCT_BITS, bit i for PRODUCT_FIELDS[i] (cat0..cat98, then u0..u9).
+     */
     static int product(byte[] p, int from, int to) {
         int n = to - from;
         int digits;
