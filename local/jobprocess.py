@@ -140,12 +140,9 @@ class JobProcess:
         """CPU time (user + system) used so far by the job's processes: the client, its JVM
         with the MiniCluster and the Python threads inside it. Unlike wall-clock throughput
         it barely moves when other work shares the machine."""
-        total = 0.0
-        for stat in Path("/proc").glob("[0-9]*/stat"):
-            fields = _stat_fields(stat)
-            if fields and self.proc is not None and int(fields[2]) == self.proc.pid:  # process group = our session
-                total += _cpu(fields)
-        return total
+        if self.proc is None:
+            return 0.0
+        return sum(map(_cpu, group_processes(self.proc.pid).values()))  # process group = our session
 
     def output(self) -> str:
         return self.log.read_text(errors="replace")
@@ -157,6 +154,17 @@ class JobProcess:
                 self.proc.wait(20)
             except subprocess.TimeoutExpired:
                 os.killpg(self.proc.pid, signal.SIGKILL)
+
+
+def group_processes(group: int) -> dict[int, list[str]]:
+    """The processes of process group ``group`` (zombies too): pid → /proc stat fields after
+    the command name (fields[0] the state, fields[2] the group)."""
+    found = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        fields = _stat_fields(stat)
+        if fields and int(fields[2]) == group:
+            found[int(stat.parent.name)] = fields
+    return found
 
 
 def _stat_fields(stat: Path) -> Optional[list[str]]:

@@ -7,6 +7,8 @@ import sys
 import textwrap
 import time
 
+from local.jobprocess import group_processes
+
 # A parent that starts a tethered command in its own process group (as JobProcess does),
 # prints the command's group and waits to be killed.
 PARENT = textwrap.dedent(
@@ -23,16 +25,8 @@ PARENT = textwrap.dedent(
 
 
 def group_members(group: int) -> list[int]:
-    members = []
-    for stat in os.listdir("/proc"):
-        if stat.isdigit():
-            try:
-                fields = open(f"/proc/{stat}/stat").read().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            if int(fields[2]) == group and fields[0] != "Z":
-                members.append(int(stat))
-    return members
+    """The group's live processes (a zombie has ended: its parent just did not reap it)."""
+    return [pid for pid, fields in group_processes(group).items() if fields[0] != "Z"]
 
 
 def started():
