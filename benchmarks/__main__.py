@@ -105,7 +105,7 @@ def plot(report: dict, path: Path) -> None:
     ax.barh([e["engine"] for e in engines], [e["us_per_record"] for e in engines], color="tab:blue")
     ax.set_xscale("log")
     ax.set_xlabel("µs per record (log)")
-    ax.set_title("Scoring, same PMML and records")
+    ax.set_title("Scoring engines\nsame PMML and records", fontsize=10)
     for y, e in enumerate(engines):
         ax.annotate(
             f"{e['speedup']:.1f}x",
@@ -144,9 +144,10 @@ def plot(report: dict, path: Path) -> None:
         ax.set_xlabel("sessions/s offered")
         ax.set_ylabel("latency ms (log)")
         ax.set_title(
-            f"parallelism {run['parallelism']}: capacity {run['decision']['capacity']:,.0f}/s "
-            f"vs pass-through {run['passthrough']['capacity']:,.0f}/s"
-            + (f", peer {run['peer']['capacity']:,.0f}/s" if "peer" in run else "")
+            f"parallelism {run['parallelism']}: capacity {run['decision']['capacity']:,.0f}/s\n"
+            f"pass-through {run['passthrough']['capacity']:,.0f}/s"
+            + (f", peer {run['peer']['capacity']:,.0f}/s" if "peer" in run else ""),
+            fontsize=10,
         )
         ax.legend(fontsize=8)
         ax.grid(alpha=0.3, which="both")
