@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import statistics
 import sys
 import threading
@@ -42,12 +43,38 @@ class _Progress:
         return f"{name} [{'#' * filled}{'.' * (self.WIDTH - filled)}] {done}/{total}"
 
 
+SPARKS = "▁▂▃▄▅▆▇█"
+
+
+def latency_by_second(sent: list[float], latencies_ms: list[float], most: int = 40) -> tuple[float, list[float]]:
+    """The median latency per stretch of sending (1 s, longer when the feed has more than
+    ``most`` seconds) and the stretch's length: one percentile over the whole feed hides a
+    fresh TaskManager's first seconds, which run while its JIT compiles (docs/performance.md)."""
+    start = min(sent)
+    width = max(1.0, math.ceil((max(sent) - start + 1e-9) / most))
+    buckets: dict[int, list[float]] = {}
+    for at, latency in zip(sent, latencies_ms):
+        buckets.setdefault(int((at - start) // width), []).append(latency)
+    return width, [statistics.median(buckets[i]) for i in sorted(buckets)]
+
+
+def sparkline(values_ms: list[float], low: float = 10.0, high: float = 10_000.0) -> str:
+    """Log scale from ``low`` to ``high`` ms: latencies span three decades."""
+    span = math.log(high / low)
+
+    def spark(value: float) -> str:
+        level = math.log(min(max(value, low), high) / low) / span
+        return SPARKS[min(len(SPARKS) - 1, int(level * len(SPARKS)))]
+
+    return "".join(map(spark, values_ms))
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sessions", type=int, default=3000)
     parser.add_argument("--malformed", type=float, default=0.02, help="share of malformed messages")
-    # ~200 sessions/s: half of what the job sustains at parallelism 1 (make bench), so the
-    # latencies printed are the steady state, not a queue
+    # ~200 sessions/s: well inside what the job sustains at parallelism 1 (make bench), so a
+    # queue in the latencies printed is the job's start, not the rate
     parser.add_argument("--rate", type=float, default=400, help="messages per second (0: unthrottled)")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--timeout", type=float, default=60, help="seconds to wait with no new decision")
@@ -103,7 +130,8 @@ def main(argv: list[str] | None = None) -> int:
     decided = len(found)
     duplicates = sum(len(v) - 1 for v in found.values())
     shown = sum(v[0][1]["value"] for v in found.values())
-    latencies = sorted((v[0][0] - sent_at[u]) * 1000 for u, v in found.items())
+    sent = [sent_at[u] for u in found]
+    latencies = [(v[0][0] - sent_at[u]) * 1000 for u, v in found.items()]
     print(f"\nsessions sent        {len(plan.complete)}")
     print(
         f"decisions received   {decided} ({decided / max(len(plan.complete), 1):.1%}), "
@@ -115,6 +143,12 @@ def main(argv: list[str] | None = None) -> int:
         q = statistics.quantiles(latencies, n=100) if len(latencies) > 1 else latencies * 99
         print(
             f"decision latency ms  p50 {q[49]:.0f}  p95 {q[94]:.0f}  p99 {q[98]:.0f} (last half sent → prediction read)"
+        )
+        width, medians = latency_by_second(sent, latencies)
+        label = f"p50 per {width:.0f} s sent"
+        print(
+            f"{label:21}{sparkline(medians)}  {medians[0]:.0f} ms first, {medians[-1]:.0f} ms last"
+            " (log scale ▁ 10 ms .. █ 10 s)"
         )
     example = next(iter(found.values()))[0][1] if found else None
     if example:
