@@ -27,6 +27,11 @@ from tests.support.console import QUICK, ConsoleProcess, app_for
 
 REQUESTS = 5_000
 METHODS = ("GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS")
+# POST and GET are what the console's routes answer, so they are drawn most often: drawn
+# evenly, 5,000 requests held 0-9 bodies refused with a 400 (POSTs to /api/plan), and a
+# run with none failed the check that every kind of answer was reached; drawn 4 in 10,
+# four runs held 10-24, and each other kind at least as many.
+DRAWN_METHODS = ("POST", "POST", "POST", "GET", *METHODS)
 FIELDS = (
     "name",
     "hypothesis",
@@ -212,7 +217,7 @@ def test_no_generated_request_gets_a_5xx_or_a_stack_trace(served):
         suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.filter_too_much],
     )
     @given(
-        method=st.sampled_from(METHODS),
+        method=st.sampled_from(DRAWN_METHODS),
         path=paths(app),
         body=bodies(),
         origin=st.sampled_from([None, None, None, "http://attacker.example", "null"]),
